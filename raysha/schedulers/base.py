@@ -1,0 +1,270 @@
+"""The scheduler contract shared by every scheduler, the simulator and the Ray runtime.
+
+A scheduler is plain, synchronous Python: no Ray, no torch, no I/O. A runner
+(the simulator or the Ray scheduler actor) drives it with three calls:
+
+* ``next_job(now, allow_new=True)`` when a worker is free: a `Job` that starts
+  a new trial or resumes a paused one, or *wait* / *done*.
+* ``on_report(trial_id, resource, metrics, now)`` for every report: a
+  `Decision`. The runner only has to wait for the answer when the report's
+  resource reaches one of the job's ``milestones``; between milestones the
+  answer is always CONTINUE, so the trial need not wait for it.
+* ``on_trial_end(trial_id, status)`` when a job ends without a decision having
+  ended it: ``"failed"`` (the trainable raised or its worker died) or
+  ``"interrupted"`` (the run was stopped). A trial ends with PAUSE, STOP or by
+  completing ``max_t`` otherwise, and the scheduler knows that already.
+
+``state_dict()`` / ``load_state_dict()`` round-trip through JSON, so a restored
+scheduler makes exactly the decisions the original would have made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from raysha import space as sp
+
+
+class SchedulerError(ValueError):
+    """A scheduler was configured with bad arguments (the message names the field)."""
+
+
+class Decision(str, Enum):
+    CONTINUE = "continue"
+    PAUSE = "pause"
+    STOP = "stop"
+
+
+class JobKind(str, Enum):
+    START = "start"      # a new trial, trained from scratch
+    RESUME = "resume"    # a paused trial, trained on from its checkpoint at `start`
+    WAIT = "wait"        # nothing to run now; ask again after the next report or trial end
+    DONE = "done"        # nothing will ever run again
+
+
+class TrialStatus(str, Enum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"        # stopped early by the scheduler
+    COMPLETED = "completed"    # reached max_t
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TrialStatus.STOPPED, TrialStatus.COMPLETED, TrialStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a free worker should do.
+
+    ``start`` is the resource level the trial already has (0 for a new trial);
+    the worker trains it until ``until`` and must ask for a decision at each of
+    ``milestones`` (ascending, the last is ``until``). ``config`` already has
+    ``max_resource_attr`` set to ``until`` where the scheduler has one, so a
+    function trainable knows how far to go.
+    """
+
+    kind: JobKind
+    trial_id: int = -1
+    config: Optional[dict] = None
+    start: float = 0
+    until: float = 0
+    milestones: tuple = ()
+    bracket: int = 0
+
+    @property
+    def runs(self) -> bool:
+        return self.kind in (JobKind.START, JobKind.RESUME)
+
+
+WAIT = Job(JobKind.WAIT)
+DONE = Job(JobKind.DONE)
+
+
+def check_mode(mode: str) -> str:
+    if mode not in ("min", "max"):
+        raise SchedulerError(f"mode must be 'min' or 'max', got {mode!r}")
+    return mode
+
+
+def check_name(field_name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise SchedulerError(f"{field_name} must be a non-empty string, got {value!r}")
+    return value
+
+
+@dataclass
+class TrialRecord:
+    """What a scheduler remembers of one trial."""
+
+    trial_id: int
+    config: dict
+    bracket: int = 0
+    status: TrialStatus = TrialStatus.RUNNING
+    resource: float = 0          # last resource level reported
+    until: float = 0             # where the running job stops
+    milestones: tuple = ()
+    last_loss: float = math.inf  # last reported metric, as a loss (min is better)
+
+    def to_json(self) -> dict:
+        return {
+            "trial_id": self.trial_id, "config": self.config, "bracket": self.bracket,
+            "status": self.status.value, "resource": self.resource, "until": self.until,
+            "milestones": list(self.milestones), "last_loss": _float_json(self.last_loss),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "TrialRecord":
+        return cls(
+            trial_id=d["trial_id"], config=d["config"], bracket=d["bracket"],
+            status=TrialStatus(d["status"]), resource=d["resource"], until=d["until"],
+            milestones=tuple(d["milestones"]), last_loss=_float_from_json(d["last_loss"]),
+        )
+
+
+def _float_json(x: float):
+    return x if math.isfinite(x) else repr(x)
+
+
+def _float_from_json(x) -> float:
+    return float(x)
+
+
+class Scheduler:
+    """Base class: config sampling, points_to_evaluate, trial bookkeeping, state.
+
+    Subclasses implement `next_job`, `on_report`, and extend `state_dict`.
+    """
+
+    #: does this scheduler pause trials and resume them later (needs checkpoints)?
+    pauses_trials: bool = False
+
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        metric: str,
+        mode: str = "min",
+        resource_attr: str = "epoch",
+        points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
+        random_seed: int = 0,
+    ):
+        sp.validate_space(space)
+        self.space = dict(space)
+        self.metric = check_name("metric", metric)
+        self.mode = check_mode(mode)
+        self.sign = 1.0 if mode == "min" else -1.0
+        self.resource_attr = check_name("resource_attr", resource_attr)
+        self.random_seed = int(random_seed)
+        self.rng = np.random.default_rng(self.random_seed)
+        self.trials: dict[int, TrialRecord] = {}
+        self._pending_points = [dict(p) for p in (points_to_evaluate or [])]
+        # validate points_to_evaluate now, before any cluster work starts
+        check_rng = np.random.default_rng(0)
+        for p in self._pending_points:
+            sp.complete_config(self.space, p, check_rng)
+
+    # -- contract ---------------------------------------------------------
+    def next_job(self, now: float, allow_new: bool = True) -> Job:
+        raise NotImplementedError
+
+    def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
+        raise NotImplementedError
+
+    def on_trial_end(self, trial_id: int, status: str) -> None:
+        rec = self.trials.get(trial_id)
+        if rec is not None and not rec.status.finished:
+            rec.status = TrialStatus(status)
+
+    def removable_checkpoints(self) -> list[int]:
+        """Paused trials that can never be resumed: their checkpoints may be freed."""
+        return []
+
+    # -- helpers for subclasses -------------------------------------------
+    def loss(self, metrics: Mapping[str, Any]) -> float:
+        """The report's metric as a loss (lower is better); missing, NaN or infinite is worst."""
+        v = metrics.get(self.metric) if isinstance(metrics, Mapping) else None
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return math.inf
+        return self.sign * v if math.isfinite(v) else math.inf
+
+    def new_config(self) -> dict:
+        if self._pending_points:
+            return sp.complete_config(self.space, self._pending_points.pop(0), self.rng)
+        return sp.sample_config(self.space, self.rng)
+
+    def new_trial(self, bracket: int = 0) -> TrialRecord:
+        tid = len(self.trials)
+        rec = TrialRecord(trial_id=tid, config=self.new_config(), bracket=bracket)
+        self.trials[tid] = rec
+        return rec
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {s.value: 0 for s in TrialStatus}
+        for rec in self.trials.values():
+            out[rec.status.value] += 1
+        return out
+
+    # -- state --------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "class": type(self).__name__,
+            "rng": self.rng.bit_generator.state,
+            "pending_points": self._pending_points,
+            "trials": [rec.to_json() for rec in self.trials.values()],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("class") != type(self).__name__:
+            raise SchedulerError(
+                f"state was saved by {state.get('class')!r}, cannot load into {type(self).__name__}"
+            )
+        self.rng.bit_generator.state = state["rng"]
+        self._pending_points = [dict(p) for p in state["pending_points"]]
+        self.trials = {d["trial_id"]: TrialRecord.from_json(d) for d in state["trials"]}
+
+
+def resolve_max_t(space: Mapping[str, Any], max_t: Optional[float], max_resource_attr: Optional[str],
+                  required: bool = True) -> Optional[float]:
+    """The largest resource level, from `max_t` or from the constant `space[max_resource_attr]`."""
+    if max_resource_attr is not None:
+        if max_resource_attr not in space:
+            raise SchedulerError(
+                f"max_resource_attr={max_resource_attr!r} is not in the search space "
+                f"(known: {sorted(space)})"
+            )
+        value = space[max_resource_attr]
+        if isinstance(value, sp.Domain) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchedulerError(
+                f"max_resource_attr={max_resource_attr!r} must name a positive constant in the "
+                f"search space, got {value!r}"
+            )
+        if max_t is not None and max_t != value:
+            raise SchedulerError(
+                f"max_t={max_t} disagrees with {max_resource_attr}={value} in the search space"
+            )
+        max_t = value
+    if max_t is None:
+        if required:
+            raise SchedulerError("give max_t or max_resource_attr: the largest resource level is unknown")
+        return None
+    if isinstance(max_t, bool) or not isinstance(max_t, (int, float)) or not max_t > 0 or not math.isfinite(max_t):
+        raise SchedulerError(f"max_t must be a positive finite number, got {max_t!r}")
+    return max_t
+
+
+def with_resource(config: dict, max_resource_attr: Optional[str], until: float) -> dict:
+    """The config a job hands to the trainable: `max_resource_attr` set to where this job stops."""
+    if max_resource_attr is None:
+        return config
+    out = dict(config)
+    out[max_resource_attr] = int(until) if float(until).is_integer() else until
+    return out

@@ -1,0 +1,50 @@
+"""Asynchronous random search: every free worker starts a new random configuration.
+
+No early stopping: each trial runs to `max_t` (or until the trainable returns
+when no maximum is known). This is the deck's "async random search" baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+from raysha.schedulers.base import (
+    DONE, Decision, Job, JobKind, Scheduler, TrialStatus, resolve_max_t, with_resource,
+)
+
+
+class RandomSearch(Scheduler):
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        metric: str,
+        mode: str = "min",
+        resource_attr: str = "epoch",
+        max_t: Optional[float] = None,
+        max_resource_attr: Optional[str] = None,
+        points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
+        random_seed: int = 0,
+    ):
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        self.max_resource_attr = max_resource_attr
+        self.max_t = resolve_max_t(self.space, max_t, max_resource_attr, required=False)
+
+    def next_job(self, now: float, allow_new: bool = True) -> Job:
+        if not allow_new:
+            return DONE
+        rec = self.new_trial()
+        until = self.max_t if self.max_t is not None else math.inf
+        rec.until = until
+        rec.milestones = (until,) if self.max_t is not None else ()
+        config = with_resource(rec.config, self.max_resource_attr, until) if self.max_t else rec.config
+        return Job(JobKind.START, rec.trial_id, config, 0, until, rec.milestones, 0)
+
+    def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
+        rec = self.trials[trial_id]
+        rec.resource = resource
+        rec.last_loss = self.loss(metrics)
+        if self.max_t is not None and resource >= self.max_t:
+            rec.status = TrialStatus.COMPLETED
+            return Decision.STOP
+        return Decision.CONTINUE
