@@ -1,0 +1,179 @@
+"""ASHA, stopping and promotion variants, and asynchronous Hyperband (brackets > 1).
+
+Stopping (Syne Tune's ``type="stopping"``): every new trial is started to run
+to ``max_t``; at each rung level the trial's value is entered into the rung and
+it continues iff the value lies in the top r / r_next fraction of the rung
+(``np.quantile`` cutoff), or the rung has fewer than η values.
+
+Promotion (the original ASHA, ``type="promotion"``): a trial reaching a rung
+pauses. A free worker scans the rungs top-down and resumes the best paused
+trial that lies in the top ⌊|rung| · r / r_next⌋ and was not promoted yet,
+up to the next rung level; otherwise it starts a new trial up to the first rung.
+
+Asynchronous Hyperband: a new trial's bracket b is drawn with probability
+proportional to synchronous Hyperband's bracket sizes; the trial's first rung
+is then ``levels[b]``. One rung system is shared by all brackets, or one per
+bracket with ``rung_system_per_bracket=True``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from raysha.schedulers.base import (
+    DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
+    resolve_max_t, with_resource,
+)
+from raysha.schedulers.rungs import (
+    RungSystem, check_rung_levels, geometric_rung_levels, hyperband_bracket_sizes,
+)
+
+TYPES = ("stopping", "promotion")
+
+
+class ASHA(Scheduler):
+    def __init__(
+        self,
+        space: Mapping[str, Any],
+        metric: str,
+        mode: str = "min",
+        resource_attr: str = "epoch",
+        max_t: Optional[float] = None,
+        max_resource_attr: Optional[str] = None,
+        grace_period: float = 1,
+        reduction_factor: float = 3,
+        rung_levels: Optional[Sequence[float]] = None,
+        type: str = "stopping",
+        brackets: int = 1,
+        rung_system_per_bracket: bool = False,
+        points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
+        random_seed: int = 0,
+    ):
+        if type not in TYPES:
+            raise SchedulerError(f"type must be one of {TYPES}, got {type!r}")
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        self.type = type
+        self.pauses_trials = type == "promotion"
+        self.max_resource_attr = max_resource_attr
+        self.max_t = resolve_max_t(self.space, max_t, max_resource_attr)
+        if rung_levels is not None:
+            self.levels = check_rung_levels(rung_levels, self.max_t)
+            eta = (self.max_t / self.levels[0]) ** (1.0 / len(self.levels))
+        else:
+            self.levels = geometric_rung_levels(grace_period, reduction_factor, self.max_t)
+            eta = reduction_factor
+        self.reduction_factor = eta
+        n_levels = len(self.levels) + 1
+        if isinstance(brackets, bool) or not isinstance(brackets, int) or not 1 <= brackets <= n_levels:
+            raise SchedulerError(
+                f"brackets must be an integer from 1 to {n_levels} (the number of rung levels "
+                f"plus max_t), got {brackets!r}"
+            )
+        self.brackets = brackets
+        self.rung_system_per_bracket = bool(rung_system_per_bracket)
+        weights = np.array(hyperband_bracket_sizes(n_levels, eta)[:brackets], dtype=float)
+        self.bracket_probs = weights / weights.sum()
+        n_systems = brackets if self.rung_system_per_bracket else 1
+        self.systems = [RungSystem(self.levels, self.max_t) for _ in range(n_systems)]
+        # index into self.levels of the next rung each live trial has to reach
+        self._next_rung: dict[int, int] = {}
+
+    # -- helpers ---------------------------------------------------------------
+    def _system(self, bracket: int) -> RungSystem:
+        return self.systems[bracket if self.rung_system_per_bracket else 0]
+
+    def _sample_bracket(self) -> int:
+        if self.brackets == 1:
+            return 0
+        return int(self.rng.choice(self.brackets, p=self.bracket_probs))
+
+    def _level(self, index: int) -> float:
+        return self.levels[index] if index < len(self.levels) else self.max_t
+
+    def _job(self, kind: JobKind, rec, start: float, until: float) -> Job:
+        if self.type == "stopping":
+            milestones = tuple(self.levels[rec.bracket:]) + (self.max_t,)
+        else:
+            milestones = (until,)
+        rec.status, rec.until, rec.milestones = TrialStatus.RUNNING, until, milestones
+        config = with_resource(rec.config, self.max_resource_attr, until)
+        return Job(kind, rec.trial_id, config, start, until, milestones, rec.bracket)
+
+    def _start(self, bracket: int) -> Job:
+        rec = self.new_trial(bracket)
+        self._next_rung[rec.trial_id] = bracket
+        until = self.max_t if self.type == "stopping" else self._level(bracket)
+        return self._job(JobKind.START, rec, 0, until)
+
+    # -- contract --------------------------------------------------------------
+    def next_job(self, now: float, allow_new: bool = True) -> Job:
+        if self.type == "stopping":
+            return self._start(self._sample_bracket()) if allow_new else DONE
+        bracket = self._sample_bracket() if allow_new else 0
+        order = [bracket] + [b for b in range(len(self.systems)) if b != bracket]
+        for b in order if self.rung_system_per_bracket else [0]:
+            for i in range(len(self.levels) - 1, -1, -1):
+                rung = self.systems[b].rungs[i]
+                tid = rung.promotable()
+                if tid is not None:
+                    rung.unpause(tid)
+                    rec = self.trials[tid]
+                    return self._job(JobKind.RESUME, rec, rung.level, self._level(i + 1))
+        if allow_new:
+            return self._start(bracket)
+        running = any(r.status == TrialStatus.RUNNING for r in self.trials.values())
+        return WAIT if running else DONE
+
+    def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
+        rec = self.trials[trial_id]
+        loss = self.loss(metrics)
+        rec.resource, rec.last_loss = resource, loss
+        if resource >= self.max_t:
+            rec.status = TrialStatus.COMPLETED
+            self._next_rung.pop(trial_id, None)
+            return Decision.STOP
+        pos = self._next_rung.get(trial_id, len(self.levels))
+        if pos >= len(self.levels) or resource < self.levels[pos]:
+            return Decision.CONTINUE  # between rungs: no decision to take
+        rungs = self._system(rec.bracket).rungs
+        while pos < len(self.levels) and self.levels[pos] <= resource:
+            rung = rungs[pos]
+            rung.add(trial_id, loss)
+            pos += 1
+            self._next_rung[trial_id] = pos
+            if self.type == "stopping" and not rung.continues(loss):
+                rec.status = TrialStatus.STOPPED
+                self._next_rung.pop(trial_id, None)
+                return Decision.STOP
+        if self.type == "promotion" and resource >= rec.until:
+            rec.status = TrialStatus.PAUSED
+            rungs[pos - 1].pause(trial_id)
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    def on_trial_end(self, trial_id: int, status: str) -> None:
+        super().on_trial_end(trial_id, status)
+        self._next_rung.pop(trial_id, None)
+
+    def removable_checkpoints(self) -> list[int]:
+        return []
+
+    def rung_sizes(self) -> dict:
+        """{bracket or 0: {level: number of values recorded}} for progress displays."""
+        return {b: dict(zip(self.levels, s.sizes())) for b, s in enumerate(self.systems)}
+
+    # -- state -----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state["systems"] = [s.state() for s in self.systems]
+        state["next_rung"] = [[t, p] for t, p in self._next_rung.items()]
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        for system, s in zip(self.systems, state["systems"]):
+            system.load(s)
+        self._next_rung = {int(t): int(p) for t, p in state["next_rung"]}
