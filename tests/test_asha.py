@@ -228,3 +228,28 @@ def test_wall_time_resource_levels_are_floats():
     assert s.on_report(j.trial_id, 0.7, {"validation_error": 0.3}, 0) == Decision.CONTINUE
     assert j.trial_id in s.systems[0].rungs[0].losses
     assert math.isclose(s.trials[j.trial_id].resource, 0.7)
+
+
+@pytest.mark.parametrize("q", [1 / 2, 1 / 3, 0.8])
+def test_rung_order_statistics_match_brute_force(q):
+    from raysha.schedulers.rungs import Rung
+
+    rng = np.random.default_rng(int(q * 100))
+    stop, promo = Rung(1, q), Rung(1, q, promotion=True)
+    for t in range(400):
+        v = float(np.round(rng.random(), 2)) if t % 7 else math.inf
+        stop.add(t, v)
+        promo.add(t, v)
+        values = sorted(stop.losses.values())
+        if len(values) >= 2 and math.isfinite(np.quantile(values, q)):
+            assert math.isclose(stop.cutoff(), np.quantile(values, q), abs_tol=1e-12)
+        if rng.random() < 0.5:
+            promo.pause(t)
+        if promo.paused and rng.random() < 0.2:
+            promo.unpause(promo.paused[-1][1])
+        best = promo.paused[0] if promo.paused else None
+        k = math.floor(len(values) * q + 1e-9)
+        expected = None
+        if best is not None and best[0] < math.inf and sum(x < best[0] for x in values) < k:
+            expected = best[1]
+        assert promo.promotable() == expected

@@ -77,7 +77,7 @@ class ASHA(Scheduler):
         weights = np.array(hyperband_bracket_sizes(n_levels, eta)[:brackets], dtype=float)
         self.bracket_probs = weights / weights.sum()
         n_systems = brackets if self.rung_system_per_bracket else 1
-        self.systems = [RungSystem(self.levels, self.max_t) for _ in range(n_systems)]
+        self.systems = [RungSystem(self.levels, self.max_t, self.pauses_trials) for _ in range(n_systems)]
         # index into self.levels of the next rung each live trial has to reach
         self._next_rung: dict[int, int] = {}
 

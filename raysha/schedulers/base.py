@@ -100,7 +100,7 @@ def check_name(field_name: str, value: Any) -> str:
     return value
 
 
-@dataclass
+@dataclass(slots=True)
 class TrialRecord:
     """What a scheduler remembers of one trial."""
 
@@ -189,10 +189,9 @@ class Scheduler:
     # -- helpers for subclasses -------------------------------------------
     def loss(self, metrics: Mapping[str, Any]) -> float:
         """The report's metric as a loss (lower is better); missing, NaN or infinite is worst."""
-        v = metrics.get(self.metric) if isinstance(metrics, Mapping) else None
         try:
-            v = float(v)
-        except (TypeError, ValueError):
+            v = float(metrics[self.metric])
+        except (KeyError, TypeError, ValueError, IndexError):
             return math.inf
         return self.sign * v if math.isfinite(v) else math.inf
 

@@ -8,6 +8,7 @@ whole rung on every report, O(n).
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import Optional, Sequence
 
@@ -57,53 +58,99 @@ def check_rung_levels(rung_levels: Sequence, max_t: float) -> list:
     return levels
 
 
+class OrderStatistic:
+    """The k-th smallest of a growing multiset, for a k that grows with its size.
+
+    Two heaps split the values at the target index: ``low`` (a max-heap of the
+    ``target(n)`` smallest) and ``high`` (a min-heap of the rest). An insert
+    is a heap push plus at most a move or two between the heaps, all in C, so
+    O(log n) at a far smaller constant than a sorted container.
+    """
+
+    __slots__ = ("target", "low", "high")
+
+    def __init__(self, target):
+        self.target = target  # n -> how many values belong in `low`
+        self.low: list = []   # negated: a max-heap
+        self.high: list = []
+
+    def add(self, v: float) -> None:
+        low, high = self.low, self.high
+        if low and v <= -low[0]:
+            heapq.heappush(low, -v)
+        else:
+            heapq.heappush(high, v)
+        want = self.target(len(low) + len(high))
+        while len(low) > want:
+            heapq.heappush(high, -heapq.heappop(low))
+        while len(low) < want and high:
+            heapq.heappush(low, -heapq.heappop(high))
+
+    def at_target(self) -> float:
+        """The largest value in `low`: the ``target(n) - 1``-th smallest overall."""
+        return -self.low[0]
+
+    def above_target(self) -> float:
+        return self.high[0]
+
+
 class Rung:
     """One rung level: every loss recorded there, and the trials paused there.
 
     ``quantile`` is r / r_next: a value continues (stopping) or may be
     promoted (promotion) when it lies in that top fraction of the rung.
     With fewer than ``min_entries`` (η for geometric levels) values the
-    stopping rule lets the trial continue.
+    stopping rule lets the trial continue. A stopping rung tracks the order
+    statistic at ``floor((n - 1) q)`` (the quantile cutoff), a promotion rung
+    the one at ``floor(n q) - 1`` (the last place that may be promoted).
     """
 
-    __slots__ = ("level", "quantile", "min_entries", "losses", "values", "paused")
+    __slots__ = ("level", "quantile", "min_entries", "promotion", "losses", "stat", "paused")
 
-    def __init__(self, level: float, quantile: float):
+    def __init__(self, level: float, quantile: float, promotion: bool = False):
         self.level = level
         self.quantile = quantile
+        self.promotion = promotion
         self.min_entries = max(2, math.ceil(1.0 / quantile - _EPS))
         self.losses: dict[int, float] = {}
-        self.values = SortedList()
+        if promotion:
+            self.stat = OrderStatistic(lambda n: math.floor(n * quantile + _EPS))
+        else:
+            self.stat = OrderStatistic(lambda n: math.floor((n - 1) * quantile + _EPS) + 1)
         self.paused = SortedList()  # (loss, trial_id), paused here and not promoted yet
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.losses)
+
+    @property
+    def values(self) -> list:
+        """All recorded losses, sorted (O(n log n): for inspection, not the hot path)."""
+        return sorted(self.losses.values())
 
     def add(self, trial_id: int, loss: float) -> bool:
         """Record a trial's value here once; False if it was already recorded."""
         if trial_id in self.losses:
             return False
         self.losses[trial_id] = loss
-        self.values.add(loss)
+        self.stat.add(loss)
         return True
 
     def cutoff(self) -> float:
-        """``np.quantile(values, quantile)`` (linear interpolation), in O(log n)."""
-        values = self.values
-        h = (len(values) - 1) * self.quantile
-        lo = math.floor(h + _EPS)
-        frac = h - lo
-        low = values[lo]
-        if frac <= _EPS or lo + 1 >= len(values):
+        """``np.quantile(values, quantile)`` (linear interpolation) of a stopping rung."""
+        n = len(self.losses)
+        h = (n - 1) * self.quantile
+        frac = h - math.floor(h + _EPS)
+        low = self.stat.at_target()
+        if frac <= _EPS or not self.stat.high:
             return low
-        high = values[lo + 1]
+        high = self.stat.above_target()
         if math.isinf(high) or math.isinf(low):
             return high
         return low + frac * (high - low)
 
     def continues(self, loss: float) -> bool:
         """The stopping rule for a value already added to this rung."""
-        if len(self.values) < self.min_entries:
+        if len(self.losses) < self.min_entries:
             return True
         return loss < math.inf and loss <= self.cutoff()
 
@@ -114,14 +161,17 @@ class Rung:
         self.paused.discard((self.losses[trial_id], trial_id))
 
     def promotable(self) -> Optional[int]:
-        """The best paused trial if it lies in the top ⌊|rung| · quantile⌋, else None."""
-        if not self.paused:
+        """The best paused trial if it lies in the top ⌊|rung| · quantile⌋, else None.
+
+        Its rank (values strictly better) is below k iff the k-th smallest
+        value is not better than it.
+        """
+        if not self.paused or not self.stat.low:
             return None
         loss, trial_id = self.paused[0]
         if loss == math.inf:
             return None
-        k = math.floor(len(self.values) * self.quantile + _EPS)
-        return trial_id if self.values.bisect_left(loss) < k else None
+        return trial_id if self.stat.at_target() >= loss else None
 
     def state(self) -> dict:
         return {
@@ -131,8 +181,10 @@ class Rung:
         }
 
     def load(self, state: dict) -> None:
-        self.losses = {int(t): float(v) for t, v in state["losses"]}
-        self.values = SortedList(self.losses.values())
+        self.losses = {}
+        self.stat = OrderStatistic(self.stat.target)
+        for t, v in state["losses"]:
+            self.add(int(t), float(v))
         self.paused = SortedList((self.losses[t], t) for t in state["paused"])
 
 
@@ -143,9 +195,9 @@ def _enc(v: float):
 class RungSystem:
     """The rungs of one bracket system, ascending by level, plus the final level max_t."""
 
-    def __init__(self, levels: Sequence[float], max_t: float):
+    def __init__(self, levels: Sequence[float], max_t: float, promotion: bool = False):
         ext = list(levels) + [max_t]
-        self.rungs = [Rung(r, r / nxt) for r, nxt in zip(ext, ext[1:])]
+        self.rungs = [Rung(r, r / nxt, promotion) for r, nxt in zip(ext, ext[1:])]
 
     def sizes(self) -> list[int]:
         return [len(r) for r in self.rungs]
