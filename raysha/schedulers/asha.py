@@ -80,6 +80,7 @@ class ASHA(Scheduler):
         self.systems = [RungSystem(self.levels, self.max_t, self.pauses_trials) for _ in range(n_systems)]
         # index into self.levels of the next rung each live trial has to reach
         self._next_rung: dict[int, int] = {}
+        self._running: set[int] = set()
 
     # -- helpers ---------------------------------------------------------------
     def _system(self, bracket: int) -> RungSystem:
@@ -99,6 +100,7 @@ class ASHA(Scheduler):
         else:
             milestones = (until,)
         rec.status, rec.until, rec.milestones = TrialStatus.RUNNING, until, milestones
+        self._running.add(rec.trial_id)
         config = with_resource(rec.config, self.max_resource_attr, until)
         return Job(kind, rec.trial_id, config, start, until, milestones, rec.bracket)
 
@@ -124,8 +126,7 @@ class ASHA(Scheduler):
                     return self._job(JobKind.RESUME, rec, rung.level, self._level(i + 1))
         if allow_new:
             return self._start(bracket)
-        running = any(r.status == TrialStatus.RUNNING for r in self.trials.values())
-        return WAIT if running else DONE
+        return WAIT if self._running else DONE
 
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
@@ -134,6 +135,7 @@ class ASHA(Scheduler):
         if resource >= self.max_t:
             rec.status = TrialStatus.COMPLETED
             self._next_rung.pop(trial_id, None)
+            self._running.discard(trial_id)
             return Decision.STOP
         pos = self._next_rung.get(trial_id, len(self.levels))
         if pos >= len(self.levels) or resource < self.levels[pos]:
@@ -147,9 +149,11 @@ class ASHA(Scheduler):
             if self.type == "stopping" and not rung.continues(loss):
                 rec.status = TrialStatus.STOPPED
                 self._next_rung.pop(trial_id, None)
+                self._running.discard(trial_id)
                 return Decision.STOP
         if self.type == "promotion" and resource >= rec.until:
             rec.status = TrialStatus.PAUSED
+            self._running.discard(trial_id)
             rungs[pos - 1].pause(trial_id)
             return Decision.PAUSE
         return Decision.CONTINUE
@@ -157,6 +161,7 @@ class ASHA(Scheduler):
     def on_trial_end(self, trial_id: int, status: str) -> None:
         super().on_trial_end(trial_id, status)
         self._next_rung.pop(trial_id, None)
+        self._running.discard(trial_id)
 
     def removable_checkpoints(self) -> list[int]:
         return []
@@ -177,3 +182,4 @@ class ASHA(Scheduler):
         for system, s in zip(self.systems, state["systems"]):
             system.load(s)
         self._next_rung = {int(t): int(p) for t, p in state["next_rung"]}
+        self._running = {t for t, r in self.trials.items() if r.status == TrialStatus.RUNNING}
