@@ -301,11 +301,11 @@ class Experiment:
         return {c[len("config_"):]: _plain(row[c]) for c in self.config_columns()}
 
     def busy_fraction(self) -> Optional[float]:
-        """Share of worker time spent running jobs between 0 and the last job's end (from the spans)."""
+        """Share of worker time spent running jobs, from time 0 to the end (from the job spans)."""
         jobs = self.jobs
         if jobs is None or jobs.empty:
             return None
-        end = float(jobs["end"].max())
+        end = float(self.summary.get("end_time") or jobs["end"].max())
         n_workers = self.metadata.get("n_workers") or jobs["worker"].nunique()
         if end <= 0 or not n_workers:
             return None
