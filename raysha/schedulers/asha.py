@@ -27,6 +27,7 @@ from raysha.schedulers.base import (
     DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
     resolve_max_t, with_resource,
 )
+from raysha.schedulers.checkpoints import CheckpointLedger, check_max_trials, check_removal_kwargs
 from raysha.schedulers.rungs import (
     RungSystem, check_rung_levels, geometric_rung_levels, hyperband_bracket_sizes,
 )
@@ -51,6 +52,8 @@ class ASHA(Scheduler):
         rung_system_per_bracket: bool = False,
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        max_trials: Optional[int] = None,
+        early_checkpoint_removal_kwargs: Optional[Mapping[str, Any]] = None,
     ):
         if type not in TYPES:
             raise SchedulerError(f"type must be one of {TYPES}, got {type!r}")
@@ -80,6 +83,15 @@ class ASHA(Scheduler):
         self.systems = [RungSystem(self.levels, self.max_t, self.pauses_trials) for _ in range(n_systems)]
         # index into self.levels of the next rung each live trial has to reach
         self._next_rung: dict[int, int] = {}
+        # at most this many trials are started (None: no limit); with promotion and
+        # one rung system it lets checkpoints of never-promotable trials go early
+        self.max_trials = check_max_trials(max_trials)
+        self.checkpoints = CheckpointLedger(
+            [r.quantile for r in self.systems[0].rungs],
+            max_num_checkpoints=check_removal_kwargs(early_checkpoint_removal_kwargs),
+            max_trials=self.max_trials,
+            provable=self.pauses_trials and len(self.systems) == 1,
+        )
         self._running: set[int] = set()
 
     # -- helpers ---------------------------------------------------------------
@@ -94,9 +106,14 @@ class ASHA(Scheduler):
     def _level(self, index: int) -> float:
         return self.levels[index] if index < len(self.levels) else self.max_t
 
+    def _top_index(self) -> int:
+        """Index (into levels + [max_t]) of the largest level a job may go to now (PASHA lowers it)."""
+        return len(self.levels)
+
     def _job(self, kind: JobKind, rec, start: float, until: float) -> Job:
         if self.type == "stopping":
-            milestones = tuple(self.levels[rec.bracket:]) + (self.max_t,)
+            top = self._top_index()
+            milestones = tuple(self.levels[rec.bracket:top]) + (self._level(top),)
         else:
             milestones = (until,)
         rec.status, rec.until, rec.milestones = TrialStatus.RUNNING, until, milestones
@@ -107,26 +124,35 @@ class ASHA(Scheduler):
     def _start(self, bracket: int) -> Job:
         rec = self.new_trial(bracket)
         self._next_rung[rec.trial_id] = bracket
-        until = self.max_t if self.type == "stopping" else self._level(bracket)
+        if self.checkpoints.provable:
+            self.checkpoints.started(rec.trial_id, bracket)
+        until = self._level(self._top_index()) if self.type == "stopping" else self._level(bracket)
         return self._job(JobKind.START, rec, 0, until)
 
     # -- contract --------------------------------------------------------------
     def next_job(self, now: float, allow_new: bool = True) -> Job:
+        if self.max_trials is not None and len(self.trials) >= self.max_trials:
+            allow_new = False
         if self.type == "stopping":
             return self._start(self._sample_bracket()) if allow_new else DONE
         bracket = self._sample_bracket() if allow_new else 0
         order = [bracket] + [b for b in range(len(self.systems)) if b != bracket]
         for b in order if self.rung_system_per_bracket else [0]:
-            for i in range(len(self.levels) - 1, -1, -1):
+            for i in range(min(self._top_index(), len(self.levels)) - 1, -1, -1):
                 rung = self.systems[b].rungs[i]
                 tid = rung.promotable()
                 if tid is not None:
                     rung.unpause(tid)
-                    rec = self.trials[tid]
-                    return self._job(JobKind.RESUME, rec, rung.level, self._level(i + 1))
+                    return self._resume(self.trials[tid], rung.level, self._level(i + 1))
         if allow_new:
             return self._start(bracket)
         return WAIT if self._running else DONE
+
+    def _resume(self, rec, start: float, until: float) -> Job:
+        """Resume a paused trial; a START from 0 with its old trial_id if its checkpoint was freed."""
+        if self.checkpoints.resumed(rec.trial_id):
+            return self._job(JobKind.START, rec, 0, until)
+        return self._job(JobKind.RESUME, rec, start, until)
 
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
@@ -136,6 +162,7 @@ class ASHA(Scheduler):
             rec.status = TrialStatus.COMPLETED
             self._next_rung.pop(trial_id, None)
             self._running.discard(trial_id)
+            self._finished(trial_id)
             return Decision.STOP
         pos = self._next_rung.get(trial_id, len(self.levels))
         if pos >= len(self.levels) or resource < self.levels[pos]:
@@ -143,28 +170,53 @@ class ASHA(Scheduler):
         rungs = self._system(rec.bracket).rungs
         while pos < len(self.levels) and self.levels[pos] <= resource:
             rung = rungs[pos]
-            rung.add(trial_id, loss)
+            if rung.add(trial_id, loss):
+                if self.checkpoints.provable:
+                    self.checkpoints.entered(trial_id, pos, loss)
+                self._entered_rung(rec, pos, loss)
             pos += 1
             self._next_rung[trial_id] = pos
             if self.type == "stopping" and not rung.continues(loss):
                 rec.status = TrialStatus.STOPPED
                 self._next_rung.pop(trial_id, None)
                 self._running.discard(trial_id)
+                self._finished(trial_id)
                 return Decision.STOP
-        if self.type == "promotion" and resource >= rec.until:
+        if resource >= rec.until:  # the job ends below max_t: pause (promotion, or PASHA's current max)
             rec.status = TrialStatus.PAUSED
             self._running.discard(trial_id)
             rungs[pos - 1].pause(trial_id)
+            self.checkpoints.paused(trial_id, pos - 1, rungs[pos - 1].losses[trial_id])
+            if self.checkpoints.provable:
+                self._sweep()
             return Decision.PAUSE
         return Decision.CONTINUE
+
+    def _entered_rung(self, rec, index: int, loss: float) -> None:
+        """Hook: a trial's value was recorded at rung `index` (PASHA watches its top two rungs)."""
+
+    def _finished(self, trial_id: int) -> None:
+        ledger = self.checkpoints
+        if ledger.held or ledger.provable:
+            ledger.finished(trial_id)
+            if ledger.provable:
+                self._sweep()
+
+    def _sweep(self) -> None:
+        for tid in self.checkpoints.sweep(self.systems[0].rungs):
+            self.trials[tid].status = TrialStatus.STOPPED
+            self._next_rung.pop(tid, None)
 
     def on_trial_end(self, trial_id: int, status: str) -> None:
         super().on_trial_end(trial_id, status)
         self._next_rung.pop(trial_id, None)
         self._running.discard(trial_id)
+        if status == TrialStatus.FAILED.value:
+            self._finished(trial_id)
 
     def removable_checkpoints(self) -> list[int]:
-        return []
+        """Trials whose checkpoints may be freed now, each reported once (see checkpoints.py)."""
+        return self.checkpoints.drain()
 
     def rung_sizes(self) -> dict:
         """{bracket or 0: {level: number of values recorded}} for progress displays."""
@@ -175,6 +227,7 @@ class ASHA(Scheduler):
         state = super().state_dict()
         state["systems"] = [s.state() for s in self.systems]
         state["next_rung"] = [[t, p] for t, p in self._next_rung.items()]
+        state["checkpoints"] = self.checkpoints.state()
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -182,4 +235,6 @@ class ASHA(Scheduler):
         for system, s in zip(self.systems, state["systems"]):
             system.load(s)
         self._next_rung = {int(t): int(p) for t, p in state["next_rung"]}
+        if "checkpoints" in state:
+            self.checkpoints.load(state["checkpoints"], self.systems[0].rungs)
         self._running = {t for t, r in self.trials.items() if r.status == TrialStatus.RUNNING}
