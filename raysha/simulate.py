@@ -323,7 +323,8 @@ def simulate(
             pass
 
     metadata = {
-        "name": name or f"sim-{type(scheduler).__name__.lower()}-{uuid.uuid4().hex[:6]}",
+        "name": name or f"sim-{type(scheduler).__name__.lower()}",
+        "experiment_id": uuid.uuid4().hex[:12],  # a rerun into the same folder is another experiment
         "backend": "simulated",
         "metric": metric,
         "mode": mode,

@@ -1,0 +1,199 @@
+"""The ``raysha`` command.
+
+Each subcommand is one entry in `SUBCOMMANDS`: name -> (add_arguments, handler,
+help). Handlers import what they need inside, so ``raysha --help`` stays fast
+and a subcommand that needs Ray or torch does not slow the others down. To add
+one (``raysha run lenet``, ``raysha preview``...), write the two functions and
+register them with `register`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+SCHEDULERS = ("asha", "asha-promotion", "hyperband", "sync-sh", "sync-hyperband", "random")
+
+
+class CLIError(Exception):
+    """A user error: printed as ``raysha: error: ...`` with exit status 2, no traceback."""
+
+
+SUBCOMMANDS: dict[str, tuple[Callable, Callable, str]] = {}
+
+
+def register(name: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+             handler: Callable[[argparse.Namespace], int], help: str = "") -> None:
+    """Add (or replace) a subcommand: `handler(args)` returns the exit status."""
+    SUBCOMMANDS[name] = (add_arguments, handler, help)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+# -- simulate -------------------------------------------------------------------
+
+def make_scheduler(kind: str, space, metric: str, mode: str, max_resource_attr: str,
+                   grace_period: float = 1, reduction_factor: float = 3, seed: int = 0):
+    """A scheduler by its CLI name, on `space` with the largest resource taken from `max_resource_attr`."""
+    from raysha.schedulers import ASHA, RandomSearch, SyncHyperband, SyncSuccessiveHalving
+
+    common = dict(metric=metric, mode=mode, resource_attr="epoch", max_resource_attr=max_resource_attr,
+                  random_seed=seed)
+    hb = dict(grace_period=grace_period, reduction_factor=reduction_factor)
+    if kind == "asha":
+        return ASHA(space, type="stopping", **hb, **common)
+    if kind == "asha-promotion":
+        return ASHA(space, type="promotion", **hb, **common)
+    if kind == "hyperband":
+        probe = ASHA(space, **hb, **common)
+        return ASHA(space, type="promotion", brackets=len(probe.levels) + 1, **hb, **common)
+    if kind == "sync-sh":
+        return SyncSuccessiveHalving(space, **hb, **common)
+    if kind == "sync-hyperband":
+        return SyncHyperband(space, **hb, **common)
+    if kind == "random":
+        return RandomSearch(space, **common)
+    raise CLIError(f"unknown scheduler {kind!r}; choose from {', '.join(SCHEDULERS)}")
+
+
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    from raysha.objectives import OBJECTIVES
+
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="asha", help="which scheduler (default asha)")
+    p.add_argument("--workers", type=_positive_int, default=4, help="simulated workers (default 4)")
+    p.add_argument("--trials", type=_positive_int, default=100, help="trials to start at most (default 100)")
+    p.add_argument("--max-time", type=_positive_float, default=None,
+                   help="stop after this many simulated seconds")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES), default="straggler",
+                   help="synthetic objective (default straggler: heavy-tailed epoch times)")
+    p.add_argument("--max-epochs", type=_positive_int, default=27, help="largest resource level (default 27)")
+    p.add_argument("--grace-period", type=_positive_float, default=1, help="first rung level (default 1)")
+    p.add_argument("--reduction-factor", type=_positive_float, default=3, help="η (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="scheduler and objective seed (default 0)")
+    p.add_argument("--out", default=None, help="experiment folder to write (results as parquet)")
+    p.add_argument("--plot", action="store_true", help="also write learning_curves/best_so_far/timeline PNGs")
+    p.add_argument("--record", choices=("all", "jobs", "none"), default="all",
+                   help="keep every report (all), only job spans, or only the summary")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from raysha.objectives import OBJECTIVES
+    from raysha.schedulers.base import SchedulerError
+    from raysha.simulate import simulate
+    from raysha.results import ResultsError
+    from raysha.stop import StopCriterion
+
+    if args.plot and not args.out:
+        raise CLIError("--plot needs --out DIR (the PNGs go into the experiment folder)")
+    if args.plot and args.record != "all":
+        raise CLIError("--plot needs --record all (the plots draw every report)")
+    cls, space, metric, mode = OBJECTIVES[args.objective]
+    space = dict(space)
+    space["max_epochs"] = args.max_epochs
+    try:
+        scheduler = make_scheduler(args.scheduler, space, metric, mode, "max_epochs",
+                                   args.grace_period, args.reduction_factor, args.seed)
+    except SchedulerError as e:
+        raise CLIError(f"bad scheduler settings: {e}") from None
+    stop = StopCriterion(max_trials=args.trials, max_wallclock_time=args.max_time)
+    out = Path(args.out) if args.out else None
+    try:
+        exp = simulate(scheduler, cls(seed=args.seed), args.workers, stop, out=out, record=args.record,
+                       name=f"sim-{args.scheduler}-{args.objective}-seed{args.seed}")
+    except ResultsError as e:
+        raise CLIError(str(e)) from None
+    s = exp.summary
+    print(f"simulated {args.scheduler} on the {args.objective} objective with {args.workers} workers")
+    print(f"  trials started   {s['n_trials']}")
+    print(f"  reports          {s['n_results']}")
+    print(f"  simulated time   {s['end_time']:.1f} s  (stopped: {s['stopped_by']})")
+    bf = s.get("busy_fraction")
+    print(f"  busy fraction    {bf:.1%}" if bf is not None else "  busy fraction    n/a")
+    best = s.get("best")
+    if best:
+        cfg = ", ".join(f"{k}={_fmt(v)}" for k, v in (best["config"] or {}).items())
+        print(f"  best {metric}  {best['value']:.4f}  (trial {best['trial_id']}, epoch {best['epoch']}, "
+              f"t={best['tuner_time']:.1f} s)")
+        print(f"  best config      {cfg}")
+    print(f"  wall time        {s['wall_seconds']:.2f} s")
+    if out:
+        print(f"  results          {out}")
+        if args.plot:
+            for fn in ("learning_curves", "best_so_far", "timeline"):
+                path = getattr(exp, f"plot_{fn}")(out / f"{fn}.png")
+                print(f"  plot             {path}")
+    return 0
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+# -- demo (placeholder until the LeNet engineer wires it) ---------------------------
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _demo(args: argparse.Namespace) -> int:
+    print("raysha demo: the LeNet demo is not wired yet; try `raysha simulate --plot --out DIR`",
+          file=sys.stderr)
+    return 1
+
+
+register("simulate", _simulate_args, _simulate,
+         "simulate a scheduler on a synthetic objective (no Ray, simulated clock)")
+register("demo", _demo_args, _demo, "ASHA on LeNet / Fashion-MNIST (not wired yet)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from raysha import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="raysha", description="Asynchronous successive halving (ASHA) and its family on Ray.")
+    parser.add_argument("--version", action="version", version=f"raysha {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add_arguments, _, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; returns the exit status (argparse errors exit 2 through SystemExit)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    _, handler, _ = SUBCOMMANDS[args.command]
+    try:
+        return int(handler(args) or 0)
+    except CLIError as e:
+        print(f"raysha {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
