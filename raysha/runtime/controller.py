@@ -1,0 +1,550 @@
+"""The scheduler actor: one asyncio actor that owns the scheduler, the checkpoints and the results.
+
+It dispatches jobs to the trial actors (``worker.run.remote(job)``), so the
+values the jobs return, paused trials' checkpoints among them, are owned by this
+actor and outlive the trial actors. While jobs run it serves their reports.
+
+Every call into the scheduler (`next_job`, `on_report`, `on_trial_end`) happens in
+synchronous code that never awaits midway, so on the single asyncio thread two
+decisions can never interleave. The only awaits are before processing (waiting
+for an earlier batch of the same job that arrived late) and for job results.
+
+It is the only writer of results: one row per report, appended to a
+`raysha.results.ResultsWriter` and flushed as a parquet part every
+``flush_every`` seconds and at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from raysha.runtime import checkpoints as ck
+from raysha.schedulers.base import Decision, JobKind, TrialStatus
+from raysha.stop import StopCriterion
+
+_SCALARS = (int, float, str, bool, type(None))
+
+
+@dataclass
+class RunningJob:
+    key: int
+    worker: int
+    job: Any                       # raysha.schedulers.base.Job
+    t0: float
+    next_seq: int = 0
+    pending: dict = field(default_factory=dict)    # seq -> rows that arrived early
+    waiters: dict = field(default_factory=dict)    # seq -> future answered once that batch is processed
+    final: Optional[str] = None                    # the decision that ended the job ("pause"/"stop")
+
+    @property
+    def trial_id(self) -> int:
+        return self.job.trial_id
+
+
+class Controller:
+    def __init__(self, scheduler, trainable, n_workers: int, worker_options: dict,
+                 stop: Optional[StopCriterion], folder: Optional[str], metadata: dict,
+                 checkpoint_dir: Optional[str] = None, shared_refs: Optional[dict] = None,
+                 flush_every: float = 1.5, report_flush_interval: float = 0.25,
+                 stop_grace_s: float = 3.0, keep_live: bool = True,
+                 debug_lose_checkpoints: bool = False):
+        self.scheduler = scheduler
+        self.trainable = trainable
+        self.n_workers = n_workers
+        self.worker_options = dict(worker_options)
+        self.stop = stop or StopCriterion()
+        self.folder = folder
+        self.metadata = metadata
+        self.checkpoint_dir = checkpoint_dir
+        self.shared_refs = shared_refs or {}
+        self.flush_every = flush_every
+        self.report_flush_interval = report_flush_interval
+        self.stop_grace_s = stop_grace_s
+        self.keep_live = keep_live
+        self.debug_lose_checkpoints = debug_lose_checkpoints
+        self.attr = scheduler.resource_attr
+        self.metric = scheduler.metric
+        self.sign = 1.0 if scheduler.mode == "min" else -1.0
+        self.ckpts = ck.CheckpointStore(checkpoint_dir)
+        self.writer = None
+        self.workers: list = []
+        self.worker_info: list[dict] = []
+        self._run_fns: list = []
+        self.free: list[int] = []
+        self.jobs: dict[int, RunningJob] = {}
+        self.by_worker: dict[int, int] = {}
+        self.running_trials: dict[int, int] = {}     # trial_id -> key of its running job
+        self.deferred: dict[int, tuple] = {}         # trial_id -> (reserved worker, resume job)
+        self._next_key = 0
+        self.n_started = 0
+        self.n_results = 0
+        self.n_dropped = 0
+        self.best: Optional[tuple] = None       # (loss, value, trial_id, resource)
+        self.stopping = False
+        self.stop_reason: Optional[str] = None
+        self.stop_t: Optional[float] = None
+        self.done = False
+        self.t0 = time.monotonic()
+        self.started = False
+        self.finished = False
+        self.failures: list[dict] = []
+        self.job_log: list[dict] = []
+        self.ckpt_sources: dict[str, int] = {}
+        self.replacements = 0
+        self._wake: Optional[asyncio.Event] = None
+        self._dead_ref = None
+        self._last_flush = 0.0
+        self._last_state = 0.0
+        self.startup_s = None
+
+    # -- set up -------------------------------------------------------------------
+    def _make_worker(self, idx: int):
+        import ray
+
+        from raysha.runtime.worker import TrialWorker
+
+        me = ray.get_runtime_context().current_actor
+        cls = ray.remote(TrialWorker).options(**self.worker_options)
+        return cls.remote(idx, me, self.trainable, self.attr, self.shared_refs, self.checkpoint_dir,
+                          self.report_flush_interval, self.keep_live)
+
+    async def _start_workers(self) -> None:
+        self.workers = [self._make_worker(i) for i in range(self.n_workers)]
+        self._run_fns = [w.run.options(num_returns=2) for w in self.workers]
+        # while the worker processes start: the results writer (imports pandas) and test hooks
+        self._open_writer()
+        if self.debug_lose_checkpoints:
+            self._dead_ref = await _dead_owner_ref()
+        self.worker_info = list(await asyncio.gather(*[w.hello.remote() for w in self.workers]))
+        self.free = list(range(self.n_workers))
+
+    def _open_writer(self) -> None:
+        if self.folder is None:
+            return
+        from raysha.results import ResultsWriter
+
+        self.writer = ResultsWriter(self.folder, self.metadata)
+
+    # -- the main loop ---------------------------------------------------------------
+    async def run(self) -> dict:
+        if self.started:
+            raise RuntimeError("this scheduler actor already ran")
+        self.started = True
+        self._wake = asyncio.Event()
+        t_start = time.monotonic()
+        await self._start_workers()
+        self.t0 = time.monotonic()
+        self.startup_s = self.t0 - t_start
+        tick = 0.5
+        try:
+            while True:
+                now = self._now()
+                if not self.stopping and self.stop.time_up(now):
+                    self._begin_stop("max_wallclock_time")
+                if not self.stopping and not self.done:
+                    self._dispatch()
+                if not self.jobs:
+                    if self.done or self.stopping:
+                        break
+                    if self.free:  # nothing runs and the scheduler waits for nothing: it is stuck
+                        self._begin_stop("scheduler has nothing to run")
+                        break
+                if self.stopping and self.jobs and now - self.stop_t > self.stop_grace_s:
+                    self._kill_running()
+                self._periodic(now)
+                self._wake.clear()
+                timeout = tick
+                if self.stop.max_wallclock_time is not None and not self.stopping:
+                    timeout = max(0.01, min(tick, self.stop.max_wallclock_time - now))
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._finish()
+        return self.summary()
+
+    def _now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _dispatch(self) -> None:
+        sched = self.scheduler
+        while self.free and not self.done:
+            allow_new = self.stop.may_start(self.n_started)
+            job = sched.next_job(self._now(), allow_new)
+            if job.kind == JobKind.WAIT:
+                return
+            if job.kind == JobKind.DONE:
+                self.done = True
+                return
+            idx = self.free.pop(0)
+            if job.kind == JobKind.RESUME and job.trial_id in self.running_trials:
+                # the trial was just paused but its job has not returned the checkpoint yet
+                self.deferred[job.trial_id] = (idx, job)
+                continue
+            self._launch(idx, job)
+
+    def _launch(self, idx: int, job) -> None:
+        key = self._next_key
+        self._next_key += 1
+        msg = {"key": key, "kind": job.kind.value, "trial_id": job.trial_id, "config": job.config,
+               "start": job.start, "until": job.until, "milestones": tuple(job.milestones),
+               "bracket": job.bracket}
+        if job.kind == JobKind.RESUME:
+            e = self.ckpts.get(job.trial_id)
+            if e is not None:
+                msg["ckpt_ref"] = [e.ref] if e.ref is not None else None
+                msg["ckpt_durable"] = e.durable
+        else:
+            self.n_started += 1
+        rj = RunningJob(key, idx, job, self._now())
+        self.jobs[key] = rj
+        self.running_trials[job.trial_id] = key
+        self.by_worker[idx] = key
+        info_ref, ckpt_ref = self._run_fns[idx].remote(msg)
+        asyncio.get_running_loop().create_task(self._await_job(rj, info_ref, ckpt_ref))
+
+    # -- reports ------------------------------------------------------------------------
+    async def report(self, key: int, seq: int, rows: list, want: bool) -> str:
+        rj = self.jobs.get(key)
+        if rj is None:
+            return "interrupt"
+        if seq == rj.next_seq:
+            answer = self._process(rj, rows)
+            rj.next_seq += 1
+            self._drain(rj)
+            self._wake.set()
+            return answer
+        rj.pending[seq] = rows
+        if not want:
+            return self._answer(rj)
+        fut = asyncio.get_running_loop().create_future()
+        rj.waiters[seq] = fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), 30.0)
+        except asyncio.TimeoutError:  # an earlier batch never came: go on without it
+            self._drain(rj, skip_gaps=True)
+            return await fut
+
+    def _drain(self, rj: RunningJob, skip_gaps: bool = False) -> None:
+        while rj.pending:
+            if rj.next_seq not in rj.pending:
+                if not skip_gaps:
+                    return
+                rj.next_seq = min(rj.pending)
+            seq = rj.next_seq
+            answer = self._process(rj, rj.pending.pop(seq))
+            rj.next_seq += 1
+            fut = rj.waiters.pop(seq, None)
+            if fut is not None and not fut.done():
+                fut.set_result(answer)
+        self._wake.set()
+
+    def _answer(self, rj: RunningJob) -> str:
+        if rj.final is not None:
+            return rj.final
+        return "interrupt" if self.stopping else "continue"
+
+    def _process(self, rj: RunningJob, rows: list) -> str:
+        """Hand a batch of reports to the scheduler and log them. Synchronous: never awaits."""
+        sched = self.scheduler
+        tid = rj.trial_id
+        now = self._now()
+        attr = self.attr
+        rec = sched.trials.get(tid)
+        config = rec.config if rec is not None else (rj.job.config or {})
+        winfo = self.worker_info[rj.worker] if rj.worker < len(self.worker_info) else {}
+        node = winfo.get("node")
+        for row in rows:
+            if rj.final is not None:
+                self.n_dropped += 1
+                continue
+            worker_time = row.pop("worker_time", None)
+            for k, v in row.items():
+                if not isinstance(v, _SCALARS) and hasattr(v, "item"):
+                    try:
+                        row[k] = v.item()
+                    except Exception:
+                        pass
+            resource = row[attr]
+            decision = sched.on_report(tid, resource, row, now)
+            self.n_results += 1
+            out = {"trial_id": tid, attr: resource}
+            for k, v in row.items():
+                if k != attr:
+                    out[k] = v
+            for k, v in config.items():
+                out["config_" + k] = v
+            out.update(tuner_time=now, worker_time=worker_time, node=node, worker=rj.worker,
+                       decision=decision.value, bracket=rj.job.bracket)
+            if self.writer is not None:
+                self.writer.append(out)
+            loss = sched.loss(row)
+            if math.isfinite(loss) and (self.best is None or loss < self.best[0]):
+                self.best = (loss, row.get(self.metric), tid, resource)
+            if not self.stopping:
+                if self.stop.results_up(self.n_results):
+                    self._begin_stop("max_results")
+                elif self.stop.target_reached(row.get(self.metric), sched.mode):
+                    self._begin_stop("metric_threshold")
+            if decision != Decision.CONTINUE:
+                rj.final = decision.value
+        return self._answer(rj)
+
+    # -- job ends ---------------------------------------------------------------------------
+    async def _await_job(self, rj: RunningJob, info_ref, ckpt_ref) -> None:
+        import ray
+
+        try:
+            info = await info_ref
+        except Exception as e:  # the worker died (or was killed when stopping)
+            info = {"status": "interrupted" if self.stopping else "failed", "tail": [],
+                    "tail_seq": None, "error": f"{type(e).__name__}: {e}", "worker_died": True}
+        try:
+            if info.get("tail_seq") is not None:
+                seq = info["tail_seq"]
+                if seq > rj.next_seq:
+                    # earlier batches are still on their way: give them a moment
+                    deadline = time.monotonic() + 10.0
+                    while rj.next_seq < seq and time.monotonic() < deadline:
+                        await asyncio.sleep(0.005)
+                rj.pending[seq] = info["tail"]
+            self._drain(rj, skip_gaps=True)
+            self._end_job(rj, info, ckpt_ref)
+        except Exception:
+            traceback.print_exc()
+            self.jobs.pop(rj.key, None)
+        finally:
+            self._wake.set()
+        _ = ray
+
+    def _end_job(self, rj: RunningJob, info: dict, ckpt_ref) -> None:
+        """Synchronous: the job's result reaches the scheduler and the checkpoint store."""
+        sched = self.scheduler
+        tid = rj.trial_id
+        status = info.get("status") or "failed"
+        self.jobs.pop(rj.key, None)
+        self.by_worker.pop(rj.worker, None)
+        self.running_trials.pop(tid, None)
+        src = info.get("ckpt_source")
+        if src:
+            self.ckpt_sources[src] = self.ckpt_sources.get(src, 0) + 1
+        self.job_log.append({"trial_id": tid, "kind": rj.job.kind.value, "worker": rj.worker,
+                             "start": rj.job.start, "status": status, "final": rj.final,
+                             "ckpt_source": src, "ckpt_lost": info.get("ckpt_lost")})
+        if self.writer is not None:
+            self.writer.append_job({
+                "worker": rj.worker, "trial_id": tid, "start": rj.t0, "end": self._now(),
+                "start_resource": rj.job.start, "end_resource": info.get("last_resource", rj.job.start),
+                "kind": rj.job.kind.value, "end_reason": rj.final or status})
+        to_delete: list[str] = []
+        if status == "paused" and rj.final == "pause":
+            ref = ckpt_ref
+            if self.debug_lose_checkpoints and self._dead_ref is not None:
+                ref = self._dead_ref
+            to_delete += self.ckpts.put(tid, info.get("resource", rj.job.until), ref,
+                                        info.get("durable"), rj.worker)
+        elif rj.final is None:
+            end = status if status in ("completed", "failed", "interrupted") else "interrupted"
+            sched.on_trial_end(tid, end)
+        if status == "failed":
+            self.failures.append({"trial_id": tid, "worker": rj.worker, "error": info.get("error")})
+            if self.stopping is False and info.get("error"):
+                print(f"raysha: trial {tid} failed on worker {rj.worker}:\n{info['error']}", flush=True)
+        rec = sched.trials.get(tid)
+        if rec is not None and rec.status.finished:
+            to_delete += self.ckpts.free(tid)
+        for t in sched.removable_checkpoints():
+            to_delete += self.ckpts.free(t)
+        if to_delete:
+            asyncio.get_running_loop().run_in_executor(None, _delete_all, to_delete)
+        deferred = self.deferred.pop(tid, None)
+        if deferred is not None and self.stopping:
+            sched.on_trial_end(tid, "interrupted")
+            self.free.append(deferred[0])
+            deferred = None
+        if info.get("worker_died") and not self.stopping:
+            self._replace_worker(rj.worker)
+            if deferred is not None:
+                self._launch(*deferred)
+        elif deferred is not None:
+            # resume right here, where the trial's live state still is; the reserved worker is free again
+            self._launch(rj.worker, deferred[1])
+            self.free.append(deferred[0])
+            self.free.sort()
+        else:
+            self.free.append(rj.worker)
+            self.free.sort()
+
+    def _replace_worker(self, idx: int) -> None:
+        import ray
+
+        if self.replacements >= 3 * self.n_workers:
+            print(f"raysha: worker {idx} died; too many worker deaths, not replacing it", flush=True)
+            return
+        self.replacements += 1
+        try:
+            ray.kill(self.workers[idx], no_restart=True)
+        except Exception:
+            pass
+        self.workers[idx] = self._make_worker(idx)
+        self._run_fns[idx] = self.workers[idx].run.options(num_returns=2)
+
+        async def hello():
+            try:
+                self.worker_info[idx] = await self.workers[idx].hello.remote()
+            except Exception:
+                return
+            self.free.append(idx)
+            self._wake.set()
+
+        asyncio.get_running_loop().create_task(hello())
+
+    # -- stopping -----------------------------------------------------------------------------
+    def _begin_stop(self, reason: str) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.stop_reason = reason
+        self.stop_t = self._now()
+        if self._wake is not None:
+            self._wake.set()
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Stop the experiment: no new jobs, running trials end at their next report."""
+        self._begin_stop(reason)
+
+    def _kill_running(self) -> None:
+        import ray
+
+        for rj in list(self.jobs.values()):
+            try:
+                ray.kill(self.workers[rj.worker], no_restart=True)
+            except Exception:
+                pass
+
+    def _periodic(self, now: float) -> None:
+        if now - self._last_flush >= self.flush_every:
+            self._last_flush = now
+            self._flush()
+        if now - self._last_state >= 5.0:
+            self._last_state = now
+            self._save_state()
+
+    def _flush(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.flush()
+            except Exception:
+                traceback.print_exc()
+
+    def _save_state(self) -> None:
+        if self.folder is None or "://" in self.folder:
+            return
+        try:
+            state = {"scheduler": self.scheduler.state_dict(), "checkpoints": self.ckpts.index(),
+                     "n_results": self.n_results, "n_started": self.n_started, "elapsed": self._now()}
+            path = os.path.join(self.folder, "scheduler_state.json")
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(state, f, default=_json_default)
+            os.replace(tmp, path)
+        except Exception:
+            traceback.print_exc()
+
+    def _finish(self) -> None:
+        import ray
+
+        if self.finished:
+            return
+        self.finished = True
+        self.elapsed = self._now()
+        for w in self.workers:
+            try:
+                ray.kill(w, no_restart=True)
+            except Exception:
+                pass
+        if self.writer is not None:
+            try:
+                self.writer.update_metadata(status="finished", summary={
+                    "elapsed": self.elapsed, "n_results": self.n_results, "n_trials": self.n_started,
+                    "stop_reason": self.stop_reason, "counts": self.scheduler.counts(),
+                    "n_failed_jobs": len(self.failures),
+                    "best": None if self.best is None else {
+                        "value": self.best[1], "trial_id": self.best[2], self.attr: self.best[3]}})
+                self.writer.flush()
+                self.writer.close()
+            except Exception:
+                traceback.print_exc()
+        self._save_state()
+        # trials still paused keep their durable copies (for restore); object refs go with this actor
+
+    # -- queries ---------------------------------------------------------------------------
+    def status(self) -> dict:
+        sched = self.scheduler
+        counts = sched.counts() if hasattr(sched, "counts") else {}
+        rungs = None
+        if hasattr(sched, "rung_sizes"):
+            try:
+                rungs = sched.rung_sizes()
+            except Exception:
+                rungs = None
+        return {
+            "elapsed": self._now() if not self.finished else self.elapsed,
+            "counts": counts, "n_results": self.n_results, "n_started": self.n_started,
+            "running": {w: self.jobs[k].trial_id for w, k in self.by_worker.items() if k in self.jobs},
+            "best": None if self.best is None else {"value": self.best[1], "trial_id": self.best[2],
+                                                    self.attr: self.best[3]},
+            "metric": self.metric, "mode": sched.mode, "rungs": rungs, "n_workers": self.n_workers,
+            "stopping": self.stopping, "stop_reason": self.stop_reason, "finished": self.finished,
+            "n_paused_checkpoints": len(self.ckpts.entries),
+        }
+
+    def summary(self) -> dict:
+        out = self.status()
+        out.update(scheduler_state=self.scheduler.state_dict(), worker_info=self.worker_info,
+                   failures=self.failures, job_log=self.job_log, ckpt_sources=self.ckpt_sources,
+                   n_dropped=self.n_dropped, checkpoints=self.ckpts.index(),
+                   n_checkpoints_freed=self.ckpts.n_freed, startup_s=self.startup_s)
+        return out
+
+    def ping(self) -> bool:
+        return True
+
+
+def _delete_all(paths: list[str]) -> None:
+    for p in paths:
+        ck.delete_durable(p)
+
+
+def _json_default(o):
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return repr(o)
+    return str(o)
+
+
+class _Owner:
+    def make(self):
+        import ray
+
+        return [ray.put(b"lost checkpoint")]
+
+
+async def _dead_owner_ref():
+    """A ref whose owner is dead (tests: makes every stored checkpoint object 'lost')."""
+    import ray
+
+    owner = ray.remote(_Owner).options(num_cpus=0).remote()
+    ref = (await owner.make.remote())[0]
+    ray.kill(owner, no_restart=True)
+    await asyncio.sleep(0.5)
+    return ref

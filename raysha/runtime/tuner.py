@@ -1,0 +1,292 @@
+"""The driver: `Tuner(trainable, scheduler, ...).fit()` runs an experiment on Ray and returns an `Experiment`.
+
+::
+
+    exp = Tuner(train_fn, ASHA(space, metric="loss", mode="min", max_t=27),
+                n_workers=2, stop=StopCriterion(max_wallclock_time=600),
+                storage_path="~/raysha_results", name="asha-lenet").fit()
+
+`fit()` validates its input before any cluster work, connects to Ray (or uses
+the running session), starts the scheduler actor and the trial actors, shows a
+live progress table (``verbose=1``), and returns the experiment read back from
+its folder. Ctrl-C stops the experiment promptly and still returns it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+
+import warnings
+from datetime import datetime
+from typing import Any, Callable, Mapping, Optional, Union
+
+from raysha.runtime.worker import is_class_trainable
+from raysha.stop import StopCriterion
+
+_RESOURCE_KEYS = {"cpu": "num_cpus", "num_cpus": "num_cpus", "gpu": "num_gpus", "num_gpus": "num_gpus",
+                  "memory": "memory", "resources": "resources"}
+
+
+class TunerError(ValueError):
+    """Bad input to `Tuner` (the message names the field)."""
+
+
+def _default_root() -> str:
+    return os.path.join(os.path.expanduser("~"), "raysha_results")
+
+
+class Tuner:
+    """Run `trainable` under `scheduler` on Ray.
+
+    Args:
+        trainable: a function ``f(config)`` that calls `raysha.report(...)` (function API), or a
+            `raysha.Trainable` subclass (class API; the runtime owns the epoch loop).
+        scheduler: any scheduler of `raysha.schedulers` (ASHA, RandomSearch, ...).
+        n_workers: trial actors (concurrent trials); default: one per GPU in the cluster, or
+            one per CPU when it has none.
+        resources_per_trial: per trial actor, e.g. ``{"gpu": 1, "cpu": 2}``; keys ``cpu``/``num_cpus``,
+            ``gpu``/``num_gpus``, ``memory`` (bytes), ``resources`` (custom Ray resources).
+            Default: one GPU and a share of a CPU (``min(1, CPUs/GPUs)`` of the GPU nodes), or
+            one CPU on clusters without GPUs.
+        stop: a `StopCriterion` (wall-clock time, trials, results, target metric value).
+        storage_path: where experiment folders go (default ``~/raysha_results``); a local
+            folder or a ``pyarrow.fs`` URI (``s3://...``, ``gs://...``). When given, paused
+            trials' checkpoints are also written there (durable copies). With a URI the
+            results themselves are written to ``~/raysha_results/<name>`` on the driver.
+        name: the experiment folder's name (default: ``raysha_<date>_<time>``).
+        verbose: 0 silent, 1 live progress table.
+        shared_objects: ``{name: object}`` put once into Ray's object store and fetched once
+            per worker process: ``self.shared[name]`` (class API) or
+            `raysha.runtime.session.get_shared(name)` (function API).
+        flush_every: seconds between results flushes (parquet parts).
+        stop_grace_s: when stopping, how long running trials get to reach their next report
+            before their actors are killed.
+    """
+
+    def __init__(
+        self,
+        trainable: Union[Callable, type],
+        scheduler,
+        n_workers: Optional[int] = None,
+        resources_per_trial: Optional[Mapping[str, Any]] = None,
+        stop: Optional[StopCriterion] = None,
+        storage_path: Optional[str] = None,
+        name: Optional[str] = None,
+        verbose: int = 1,
+        shared_objects: Optional[Mapping[str, Any]] = None,
+        flush_every: float = 1.5,
+        stop_grace_s: float = 3.0,
+        keep_live_trainables: bool = True,
+        _debug_lose_checkpoints: bool = False,
+    ):
+        if not callable(trainable):
+            raise TunerError(f"Tuner: trainable must be a function f(config) or a raysha.Trainable "
+                             f"subclass, got {trainable!r}")
+        if inspect.isclass(trainable) and not is_class_trainable(trainable):
+            raise TunerError(f"Tuner: trainable class {trainable.__name__} must subclass "
+                             f"raysha.runtime.trainable.Trainable")
+        for meth in ("next_job", "on_report", "on_trial_end", "state_dict"):
+            if not callable(getattr(scheduler, meth, None)):
+                raise TunerError(f"Tuner: scheduler must be a raysha scheduler (no {meth}()), got {scheduler!r}")
+        if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
+                                      or n_workers < 1):
+            raise TunerError(f"Tuner: n_workers must be an integer >= 1, got {n_workers!r}")
+        self.resources = self._check_resources(resources_per_trial)
+        if stop is None:
+            stop = StopCriterion()
+        elif isinstance(stop, Mapping):
+            stop = StopCriterion(**stop)
+        elif not isinstance(stop, StopCriterion):
+            raise TunerError(f"Tuner: stop must be a StopCriterion, got {stop!r}")
+        if storage_path is not None and (not isinstance(storage_path, (str, os.PathLike)) or not str(storage_path)):
+            raise TunerError(f"Tuner: storage_path must be a folder or a URI, got {storage_path!r}")
+        if name is not None and (not isinstance(name, str) or not name or "/" in name or name in (".", "..")):
+            raise TunerError(f"Tuner: name must be a non-empty string without '/', got {name!r}")
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise TunerError(f"Tuner: verbose must be 0, 1 or 2, got {verbose!r}")
+        if shared_objects is not None:
+            if not isinstance(shared_objects, Mapping) or not all(isinstance(k, str) for k in shared_objects):
+                raise TunerError("Tuner: shared_objects must be a dict {name (str): object}")
+        for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
+                raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
+        self.trainable = trainable
+        self.scheduler = scheduler
+        self.n_workers = n_workers
+        self.stop = stop
+        self.storage_path = None if storage_path is None else str(storage_path)
+        self.name = name or datetime.now().strftime("raysha_%Y-%m-%d_%H-%M-%S")
+        self.verbose = verbose
+        self.shared_objects = dict(shared_objects or {})
+        self.flush_every = float(flush_every)
+        self.stop_grace_s = float(stop_grace_s)
+        self.keep_live_trainables = bool(keep_live_trainables)
+        self._debug_lose_checkpoints = _debug_lose_checkpoints
+        root = self.storage_path if self.storage_path and "://" not in self.storage_path else _default_root()
+        self.folder = os.path.join(os.path.abspath(os.path.expanduser(root)), self.name)
+        self.checkpoint_dir = None
+        if self.storage_path is not None:
+            base = self.storage_path if "://" in self.storage_path else \
+                os.path.abspath(os.path.expanduser(self.storage_path))
+            self.checkpoint_dir = base.rstrip("/") + "/" + self.name + "/checkpoints"
+        self.summary: Optional[dict] = None
+        self.worker_info: list = []
+        self.worker_options: Optional[dict] = None
+
+    @staticmethod
+    def _check_resources(res) -> Optional[dict]:
+        if res is None:
+            return None
+        if not isinstance(res, Mapping):
+            raise TunerError(f"Tuner: resources_per_trial must be a dict, got {res!r}")
+        out: dict[str, Any] = {}
+        for k, v in res.items():
+            if k not in _RESOURCE_KEYS:
+                raise TunerError(
+                    f"Tuner: resources_per_trial has an unknown key {k!r} (known: "
+                    f"{sorted(_RESOURCE_KEYS)}; put custom Ray resources under 'resources')")
+            if k == "resources":
+                if not isinstance(v, Mapping):
+                    raise TunerError("Tuner: resources_per_trial['resources'] must be a dict {name: amount}")
+                out["resources"] = dict(v)
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+                raise TunerError(f"Tuner: resources_per_trial[{k!r}] must be a number >= 0, got {v!r}")
+            out[_RESOURCE_KEYS[k]] = v
+        return out
+
+    # -- cluster -----------------------------------------------------------------------
+    def _worker_options(self) -> tuple[dict, int]:
+        import ray
+
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        total_gpu = sum(n["Resources"].get("GPU", 0) for n in nodes)
+        total_cpu = sum(n["Resources"].get("CPU", 0) for n in nodes)
+        if self.resources is not None:
+            opts = dict(self.resources)
+            opts.setdefault("num_cpus", 0 if opts.get("num_gpus") else 1)
+            per = opts.get("num_gpus") and total_gpu / opts["num_gpus"] or \
+                (opts["num_cpus"] and total_cpu / opts["num_cpus"]) or 1
+            slots = max(1, int(per))
+        elif total_gpu >= 1:
+            ratios = [n["Resources"].get("CPU", 0) / n["Resources"]["GPU"]
+                      for n in nodes if n["Resources"].get("GPU", 0) >= 1]
+            cpu_share = max(0.0, min(1.0, min(ratios))) if ratios else 0.0
+            cpu_share = math.floor(cpu_share * 100) / 100
+            opts = {"num_gpus": 1, "num_cpus": cpu_share}
+            slots = int(total_gpu)
+        else:
+            opts = {"num_cpus": 1}
+            slots = max(1, int(total_cpu))
+            if self.verbose:
+                print(f"raysha: the cluster has no GPU; trial actors use CPU slots "
+                      f"({slots} x num_cpus=1)", flush=True)
+        n = self.n_workers or slots
+        if n > slots:
+            warnings.warn(f"raysha: n_workers={n} but the cluster has room for {slots} trial actors "
+                          f"with {opts}; the others wait for resources", stacklevel=3)
+        return opts, n
+
+    def _metadata(self, n_workers: int, worker_options: dict) -> dict:
+        sched = self.scheduler
+        settings = {}
+        for k, v in vars(sched).items():
+            if k.startswith("_") or k in ("trials", "rng", "space", "systems"):
+                continue
+            if isinstance(v, (int, float, str, bool, type(None))) or (
+                    isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) for x in v)):
+                settings[k] = list(v) if isinstance(v, tuple) else v
+        try:
+            from raysha import space as sp
+            space = sp.space_to_json(sched.space) if hasattr(sp, "space_to_json") else \
+                {k: repr(v) for k, v in sched.space.items()}
+        except Exception:
+            space = {k: repr(v) for k, v in sched.space.items()}
+        stop = {k: getattr(self.stop, k) for k in ("max_wallclock_time", "max_trials", "max_results",
+                                                  "metric_threshold")}
+        import ray
+        import sys
+        torch_version = getattr(sys.modules.get("torch"), "__version__", None)  # never import it here
+        return {
+            "name": self.name, "metric": sched.metric, "mode": sched.mode,
+            "resource_attr": sched.resource_attr, "scheduler": type(sched).__name__,
+            "scheduler_settings": settings, "space": space, "seed": getattr(sched, "random_seed", None),
+            "n_workers": n_workers, "resources_per_trial": worker_options, "stop": stop,
+            "storage_path": self.storage_path, "checkpoint_dir": self.checkpoint_dir,
+            "trainable": getattr(self.trainable, "__qualname__", repr(self.trainable)),
+            "trainable_api": "class" if is_class_trainable(self.trainable) else "function",
+            "runtime": "ray", "ray_version": ray.__version__, "torch_version": torch_version,
+            "status": "running",
+        }
+
+    # -- run ----------------------------------------------------------------------------
+    def fit(self):
+        """Run the experiment to its end (or Ctrl-C) and return its `Experiment`."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from raysha.runtime.controller import Controller
+        from raysha.runtime.progress import Progress
+
+        if not ray.is_initialized():
+            ray.init()
+        opts, n = self._worker_options()
+        self.worker_options = opts
+        shared_refs = {k: [ray.put(v)] for k, v in self.shared_objects.items()}
+        meta = self._metadata(n, opts)
+        node = ray.get_runtime_context().get_node_id()
+        ctrl_cls = ray.remote(Controller).options(
+            num_cpus=0, max_concurrency=10_000,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+        ctrl = ctrl_cls.remote(
+            self.scheduler, self.trainable, n, opts, self.stop, self.folder, meta,
+            checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
+            stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
+            debug_lose_checkpoints=self._debug_lose_checkpoints)
+        run_ref = ctrl.run.remote()
+        summary = None
+        try:
+            with Progress(self.verbose, self.name) as progress:
+                while True:
+                    ready, _ = ray.wait([run_ref], timeout=1.0)
+                    if ready:
+                        summary = ray.get(run_ref)
+                        break
+                    if self.verbose:
+                        try:
+                            progress.update(ray.get(ctrl.status.remote(), timeout=5))
+                        except Exception:
+                            pass
+                if summary is not None:
+                    progress.update(summary)
+        except KeyboardInterrupt:
+            print("raysha: interrupted; stopping the experiment", flush=True)
+            try:
+                ctrl.request_stop.remote("KeyboardInterrupt")
+                summary = ray.get(run_ref, timeout=self.stop_grace_s + 10)
+            except BaseException:
+                summary = None
+        finally:
+            try:
+                ray.kill(ctrl, no_restart=True)
+            except Exception:
+                pass
+        self.summary = summary
+        if summary is not None:
+            self.worker_info = summary.get("worker_info", [])
+            try:
+                self.scheduler.load_state_dict(summary["scheduler_state"])
+            except Exception:
+                pass
+            if summary.get("failures") and self.verbose:
+                print(f"raysha: {len(summary['failures'])} trial job(s) failed; see tuner.summary['failures']",
+                      flush=True)
+        from raysha.results import load_experiment
+
+        return load_experiment(self.folder)
+
+
+__all__ = ["Tuner", "TunerError"]
+

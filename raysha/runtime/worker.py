@@ -1,0 +1,203 @@
+"""The trial actor: runs one job at a time (a class or function trainable) and is reused across trials.
+
+`TrialWorker.run(job)` has two return values: an info dict (status, the
+reports not sent yet, timings) and the checkpoint (None unless the trial was
+paused). The scheduler actor calls it, so it owns both objects: the checkpoint
+outlives this actor and can be resumed on any worker on any node.
+
+A trial that pauses here and resumes here again keeps its live trainable (class
+API) or its checkpoint object in memory (function API): nothing is fetched or
+loaded.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import os
+import time
+import traceback
+from typing import Any, Optional
+
+from raysha.runtime import checkpoints as ck
+from raysha.runtime import session as ss
+from raysha.runtime.trainable import Trainable
+
+
+def is_class_trainable(trainable) -> bool:
+    return inspect.isclass(trainable) and issubclass(trainable, Trainable)
+
+
+class TrialWorker:
+    def __init__(self, index: int, controller, trainable, resource_attr: str,
+                 shared_refs: Optional[dict] = None, checkpoint_dir: Optional[str] = None,
+                 flush_interval: float = 0.25, keep_live: bool = True):
+        self.index = index
+        self.controller = controller
+        self.trainable = trainable
+        self.is_class = is_class_trainable(trainable)
+        self.resource_attr = resource_attr
+        self._shared_refs = shared_refs or {}
+        self._shared: Optional[dict] = None
+        self.checkpoint_dir = checkpoint_dir
+        self.flush_interval = flush_interval
+        self.keep_live = keep_live
+        # the last paused trial: (trial_id, resource, live trainable or checkpoint object)
+        self._live: Optional[tuple] = None
+
+    # -- info ---------------------------------------------------------------------
+    def hello(self) -> dict:
+        import ray
+
+        ctx = ray.get_runtime_context()
+        try:
+            gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+        except Exception:
+            gpu_ids = []
+        return {
+            "worker": self.index, "node": ctx.get_node_id(), "ip": ray.util.get_node_ip_address(),
+            "pid": os.getpid(), "gpu_ids": gpu_ids,
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        }
+
+    def set_controller(self, controller) -> None:
+        self.controller = controller
+
+    @property
+    def shared(self) -> dict:
+        if self._shared is None:
+            import ray
+
+            self._shared = {name: ray.get(refs[0]) for name, refs in self._shared_refs.items()}
+        return self._shared
+
+    # -- a job --------------------------------------------------------------------
+    def run(self, job: dict):
+        t_start = time.monotonic()
+        tid = job["trial_id"]
+        info: dict[str, Any] = {"key": job["key"], "trial_id": tid, "worker": self.index,
+                                "status": None, "ckpt_source": None, "error": None}
+        live = self._take_live(tid, job)
+        if live is not None:
+            info["ckpt_source"] = "memory"
+        loader = None
+        if job["kind"] == "resume" and live is None:
+            loader = self._loader(job, info)
+        elif job["kind"] == "resume" and not self.is_class:
+            loader = (lambda obj=live: obj)
+        session = ss.Session(self.controller, job, self.resource_attr, self.shared, loader,
+                             flush_interval=self.flush_interval)
+        checkpoint = None
+        trainable_obj = None
+        ss._set_session(session)
+        try:
+            if self.is_class:
+                trainable_obj = live
+                if trainable_obj is None:
+                    trainable_obj = self.trainable()
+                    trainable_obj.shared = self.shared
+                    trainable_obj.setup(dict(job["config"]))
+                    if job["kind"] == "resume":
+                        state = session.get_checkpoint()
+                        if state is None:
+                            raise RuntimeError(f"trial {tid}: no checkpoint to resume from")
+                        trainable_obj.load_state_dict(state)
+                self._loop(trainable_obj, session)
+                info["status"] = "completed"
+            else:
+                self.trainable(dict(job["config"]))
+                info["status"] = "completed"
+        except ss._TrialExit as e:
+            info["status"] = e.status
+        except Exception as e:  # the trainable failed: the trial fails, the worker lives on
+            info["status"] = "failed"
+            info["error"] = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        finally:
+            ss._set_session(None)
+        if info["status"] == "paused":
+            if self.is_class:
+                checkpoint = trainable_obj.state_dict()
+                live_obj = trainable_obj
+            else:
+                checkpoint = session.last_checkpoint
+                live_obj = checkpoint
+            resource = session.last_resource
+            if self.checkpoint_dir:
+                path = ck.durable_path(self.checkpoint_dir, tid, resource)
+                try:
+                    ck.write_durable(path, checkpoint)
+                    info["durable"] = path
+                except Exception as e:  # the object ref still works; report the problem
+                    info["durable_error"] = repr(e)
+            if self.keep_live:
+                self._live = (tid, resource, live_obj)
+            elif self.is_class:
+                _cleanup(trainable_obj)
+            info["resource"] = resource
+        elif trainable_obj is not None:
+            _cleanup(trainable_obj)
+        seq, rows = session.tail()
+        info["tail_seq"], info["tail"] = seq, rows
+        info["last_resource"] = session.last_resource
+        info["n_reports"] = session.n_reports
+        info["run_s"] = time.monotonic() - t_start
+        return info, checkpoint
+
+    def _loop(self, t: Trainable, session: ss.Session) -> None:
+        start, until = session.start, session.until
+        first = int(math.floor(start)) + 1
+        epochs = itertools.count(first) if math.isinf(until) else range(first, int(until) + 1)
+        attr = self.resource_attr
+        for epoch in epochs:
+            metrics = t.train_epoch(epoch)
+            metrics = dict(metrics) if metrics else {}
+            metrics.setdefault(attr, epoch)
+            session.report(metrics)
+
+    def _take_live(self, tid: int, job: dict):
+        """The live trainable / checkpoint if this worker paused the trial at the job's start level."""
+        live, self._live = self._live, None
+        if live is None:
+            return None
+        if job["kind"] == "resume" and live[0] == tid and live[1] == job["start"]:
+            return live[2]
+        if self.is_class:
+            _cleanup(live[2])
+        return None
+
+    def _loader(self, job: dict, info: dict):
+        def load():
+            import ray
+
+            ref = (job.get("ckpt_ref") or [None])[0]
+            durable = job.get("ckpt_durable")
+            if ref is not None:
+                try:
+                    obj = ray.get(ref)
+                    info["ckpt_source"] = "object"
+                    return obj
+                except ck.lost_errors() as e:
+                    if not durable:
+                        raise RuntimeError(
+                            f"trial {job['trial_id']}: its checkpoint object is lost ({type(e).__name__}) "
+                            f"and there is no durable copy (give Tuner(storage_path=...))") from e
+                    info["ckpt_lost"] = type(e).__name__
+            if durable:
+                obj = ck.read_durable(durable)
+                info["ckpt_source"] = "durable"
+                return obj
+            return None
+        return load
+
+    def drop_live(self) -> None:
+        live, self._live = self._live, None
+        if live is not None and self.is_class:
+            _cleanup(live[2])
+
+
+def _cleanup(t) -> None:
+    try:
+        t.cleanup()
+    except Exception:
+        traceback.print_exc()
