@@ -114,8 +114,9 @@ def best_so_far_series(e: Experiment, metric: Optional[str] = None) -> pd.DataFr
     return pd.DataFrame({"tuner_time": df["tuner_time"].to_numpy(dtype=float), "best": best})
 
 
-def best_so_far(experiments, path, metric: Optional[str] = None, log_y: bool = False) -> Path:
-    """Best metric so far against time; one step line per experiment."""
+def best_so_far(experiments, path, metric: Optional[str] = None, log_y: bool = False,
+                ylim: Optional[tuple] = None) -> Path:
+    """Best metric so far against time; one step line per experiment (``ylim`` zooms on the end game)."""
     items = _labelled(experiments)
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, e in items:
@@ -130,6 +131,8 @@ def best_so_far(experiments, path, metric: Optional[str] = None, log_y: bool = F
     ax.set_ylabel(f"best {m} so far")
     if log_y:
         ax.set_yscale("log")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.set_title(f"best {m} so far", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
