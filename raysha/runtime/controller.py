@@ -86,6 +86,10 @@ class Controller:
         self.n_started = 0
         self.n_results = 0
         self.n_dropped = 0
+        self.n_reports = 0
+        self.n_duplicates = 0
+        self.started_ids: set[int] = set()
+        self.max_recorded: dict[int, float] = {}
         self.best: Optional[tuple] = None       # (loss, value, trial_id, resource)
         self.stopping = False
         self.stop_reason: Optional[str] = None
@@ -202,7 +206,8 @@ class Controller:
             if e is not None:
                 msg["ckpt_ref"] = [e.ref] if e.ref is not None else None
                 msg["ckpt_durable"] = e.durable
-        else:
+        elif job.trial_id not in self.started_ids:  # (a trial whose checkpoint was freed restarts from 0)
+            self.started_ids.add(job.trial_id)
             self.n_started += 1
         rj = RunningJob(key, idx, job, self._now())
         self.jobs[key] = rj
@@ -275,6 +280,14 @@ class Controller:
                         pass
             resource = row[attr]
             decision = sched.on_report(tid, resource, row, now)
+            self.n_reports += 1
+            if resource <= self.max_recorded.get(tid, -math.inf):
+                # a trial restarted from 0 (its checkpoint was freed) retrains levels it has: log each once
+                self.n_duplicates += 1
+                if decision != Decision.CONTINUE:
+                    rj.final = decision.value
+                continue
+            self.max_recorded[tid] = resource
             self.n_results += 1
             out = {"trial_id": tid, attr: resource}
             for k, v in row.items():
@@ -511,7 +524,8 @@ class Controller:
         out = self.status()
         out.update(scheduler_state=self.scheduler.state_dict(), worker_info=self.worker_info,
                    failures=self.failures, job_log=self.job_log, ckpt_sources=self.ckpt_sources,
-                   n_dropped=self.n_dropped, checkpoints=self.ckpts.index(),
+                   n_dropped=self.n_dropped, n_reports=self.n_reports,
+                   n_duplicates=self.n_duplicates, checkpoints=self.ckpts.index(),
                    n_checkpoints_freed=self.ckpts.n_freed, startup_s=self.startup_s)
         return out
 

@@ -1,0 +1,255 @@
+"""The Ray runtime on local Ray (2 CPUs, 2 fake GPUs): actors, pause/resume, checkpoints, results, stopping."""
+
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from raysha.runtime import session  # noqa: E402
+from raysha.runtime.trainable import Trainable  # noqa: E402
+from raysha.runtime.tuner import Tuner  # noqa: E402
+from raysha.schedulers.asha import ASHA  # noqa: E402
+from raysha.schedulers.base import TrialStatus  # noqa: E402
+from raysha.schedulers.fifo import RandomSearch  # noqa: E402
+from raysha.space import uniform  # noqa: E402
+from raysha.stop import StopCriterion  # noqa: E402
+
+# the trial actors cannot import this test module: ship its functions and classes by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_2cpu_2gpu")]
+
+SPACE = {"x": uniform(0, 1), "max_epochs": 9}
+
+
+def promotion_asha(seed=0):
+    return ASHA(SPACE, metric="loss", mode="min", resource_attr="epoch", max_resource_attr="max_epochs",
+                grace_period=1, reduction_factor=3, type="promotion", random_seed=seed)
+
+
+# -- trainables: the state ("steps") must survive pause/resume, so steps == epoch on every row --------
+def fn_trainable(config):
+    ckpt = session.get_checkpoint()
+    start, steps = (ckpt["epoch"], ckpt["steps"]) if ckpt else (0, 0)
+    for epoch in range(start + 1, config["max_epochs"] + 1):
+        steps += 1
+        session.report(epoch=epoch, loss=config["x"] + 1.0 / epoch, steps=steps,
+                       loaded=int(ckpt is not None), pid=os.getpid(),
+                       checkpoint={"epoch": epoch, "steps": steps})
+
+
+class ClassTrainable(Trainable):
+    def setup(self, config):
+        self.x = config["x"]
+        self.steps = 0
+
+    def train_epoch(self, epoch):
+        self.steps += 1
+        return {"loss": self.x + 1.0 / epoch, "steps": self.steps, "pid": os.getpid()}
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = state["steps"]
+
+
+def check_results(exp, sched, resource="epoch"):
+    """Every report is there exactly once, and each trial's state carried across pauses."""
+    df = exp.results
+    assert not df.duplicated(["trial_id", resource]).any()
+    for tid, g in df.groupby("trial_id"):
+        epochs = sorted(g[resource])
+        assert epochs == list(range(1, len(epochs) + 1)), (tid, epochs)       # no gap, no repeat
+        assert epochs[-1] == sched.trials[tid].resource                        # nothing lost at the end
+        assert (g["steps"] == g[resource]).all(), g[[resource, "steps"]]        # resumed, not restarted
+    for col in ("trial_id", "tuner_time", "worker_time", "node", "worker", "decision", "bracket", "config_x"):
+        assert col in df.columns, col
+
+
+def resumed_elsewhere(df) -> int:
+    """Number of trials that continued on another worker than the one they paused on."""
+    n = 0
+    for _, g in df.sort_values("epoch").groupby("trial_id"):
+        paused = g[g["decision"] == "pause"]
+        for _, row in paused.iterrows():
+            nxt = g[g["epoch"] == row["epoch"] + 1]
+            if len(nxt) and nxt["worker"].iloc[0] != row["worker"]:
+                n += 1
+    return n
+
+
+def test_two_gpu_actors_have_their_own_gpu(tmp_path):
+    def gpu_fn(config):
+        for e in range(1, 4):
+            session.report(epoch=e, loss=config["x"], gpu=int(os.environ["CUDA_VISIBLE_DEVICES"]),
+                           pid=os.getpid())
+
+    sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", max_t=3)
+    tuner = Tuner(gpu_fn, sched, stop=StopCriterion(max_trials=8), storage_path=str(tmp_path),
+                  name="gpus", verbose=0)
+    exp = tuner.fit()
+    assert tuner.worker_options == {"num_gpus": 1, "num_cpus": 1.0}
+    assert len(tuner.worker_info) == 2                      # one actor per GPU by default
+    cvd = sorted(w["cuda_visible_devices"] for w in tuner.worker_info)
+    assert cvd[0] != cvd[1] and all(c is not None for c in cvd)
+    df = exp.results
+    assert len(df) == 8 * 3
+    by_worker = df.groupby("worker")["gpu"].unique()
+    assert sorted(int(v[0]) for v in by_worker) == [0, 1] and all(len(v) == 1 for v in by_worker)
+    # actors are reused: 8 trials ran in 2 processes
+    assert df["pid"].nunique() == 2
+    assert exp.metadata["resources_per_trial"] == {"num_gpus": 1, "num_cpus": 1.0}
+
+
+def test_promotion_function_trainable_pauses_and_resumes(tmp_path):
+    sched = promotion_asha()
+    tuner = Tuner(fn_trainable, sched, n_workers=2, stop=StopCriterion(max_trials=30),
+                  storage_path=str(tmp_path), name="fn", verbose=0)
+    exp = tuner.fit()
+    check_results(exp, sched)
+    df = exp.results
+    assert (df["decision"] == "pause").sum() >= 10
+    assert df["epoch"].max() == 9 and sched.counts()["completed"] >= 1
+    resumed = df[df["epoch"] > 1]
+    assert len(resumed) and (resumed["loaded"] == 1).all()   # every resume started from its checkpoint
+    assert resumed_elsewhere(df) >= 1
+    s = tuner.summary
+    assert s["ckpt_sources"].get("object", 0) >= 1           # fetched from the object store elsewhere
+    assert s["n_duplicates"] == 0 and s["failures"] == []
+    assert (tmp_path / "fn" / "experiment.json").exists()
+    assert (tmp_path / "fn" / "scheduler_state.json").exists()
+
+
+def test_promotion_class_trainable_keeps_live_state(tmp_path):
+    sched = promotion_asha(seed=1)
+    tuner = Tuner(ClassTrainable, sched, n_workers=2, stop=StopCriterion(max_trials=30),
+                  storage_path=str(tmp_path), name="cls", verbose=0)
+    exp = tuner.fit()
+    check_results(exp, sched)
+    s = tuner.summary
+    # resumed on the pausing actor: live object, nothing loaded; elsewhere: the object store
+    assert s["ckpt_sources"].get("memory", 0) >= 1
+    assert s["ckpt_sources"].get("object", 0) >= 1
+    assert resumed_elsewhere(exp.results) >= 1
+    # checkpoints written durably for paused trials; finished trials' copies are deleted
+    ck_dir = tmp_path / "cls" / "checkpoints"
+    files = {int(p.parent.name.split("_")[1]) for p in ck_dir.rglob("*.pkl")}
+    paused = {t for t, r in sched.trials.items() if r.status == TrialStatus.PAUSED}
+    assert files and files <= paused
+    assert all(len(list((ck_dir / f"trial_{t:06d}").glob("*.pkl"))) == 1 for t in files)
+
+
+def test_durable_copy_is_used_when_the_object_is_lost(tmp_path):
+    sched = promotion_asha(seed=2)
+    tuner = Tuner(fn_trainable, sched, n_workers=2, stop=StopCriterion(max_trials=20),
+                  storage_path=str(tmp_path), name="lost", verbose=0, keep_live_trainables=False,
+                  _debug_lose_checkpoints=True)
+    exp = tuner.fit()
+    check_results(exp, sched)
+    s = tuner.summary
+    assert s["ckpt_sources"].get("durable", 0) >= 3
+    assert "object" not in s["ckpt_sources"] and "memory" not in s["ckpt_sources"]
+    lost = [j["ckpt_lost"] for j in s["job_log"] if j["kind"] == "resume"]
+    assert lost and all(x == "OwnerDiedError" for x in lost)
+    assert (exp.results[exp.results["epoch"] > 1]["loaded"] == 1).all()
+
+
+def test_stopping_asha_with_shared_objects_and_results_streamed(tmp_path):
+    big = np.arange(100_000, dtype=np.float64)
+
+    class Shared(Trainable):
+        def setup(self, config):
+            self.x = config["x"]
+            self.total = float(self.shared["data"].sum())
+
+        def train_epoch(self, epoch):
+            time.sleep(0.01)
+            return {"loss": self.x / epoch, "total": self.total}
+
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            pass
+
+    sched = ASHA({"x": uniform(0, 1)}, metric="loss", mode="min", max_t=27, grace_period=1,
+                 reduction_factor=3, type="stopping")
+    tuner = Tuner(Shared, sched, n_workers=2, stop=StopCriterion(max_trials=40), storage_path=str(tmp_path),
+                  name="shared", verbose=1, shared_objects={"data": big}, flush_every=0.3)
+    exp = tuner.fit()
+    df = exp.results
+    assert (df["total"] == big.sum()).all()
+    assert not df.duplicated(["trial_id", "epoch"]).any()
+    assert set(df["decision"]) <= {"continue", "stop"} and (df["decision"] == "stop").sum() == 40
+    parts = list((tmp_path / "shared" / "results").glob("part-*.parquet"))
+    assert len(parts) >= 2                                   # streamed in parts while running
+    assert exp.metadata["status"] == "finished" and exp.metadata["metric"] == "loss"
+    assert len(exp.jobs) == 40                               # one job span per trial
+
+
+def test_function_get_shared_and_failures(tmp_path):
+    def fn(config):
+        data = session.get_shared("table")
+        if config["x"] > 0.7:
+            raise ValueError("bad config")
+        for e in range(1, 4):
+            session.report(epoch=e, loss=config["x"], n=len(data))
+
+    sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", max_t=3)
+    tuner = Tuner(fn, sched, n_workers=2, stop=StopCriterion(max_trials=20), storage_path=str(tmp_path),
+                  name="fail", verbose=0, shared_objects={"table": list(range(7))})
+    exp = tuner.fit()
+    failed = {f["trial_id"] for f in tuner.summary["failures"]}
+    assert failed and all("bad config" in f["error"] for f in tuner.summary["failures"])
+    assert {t for t, r in sched.trials.items() if r.status == TrialStatus.FAILED} == failed
+    assert len(sched.trials) == 20
+    assert (exp.results["n"] == 7).all() and set(exp.results["trial_id"]).isdisjoint(failed)
+
+
+def test_stop_is_prompt_even_inside_a_long_epoch(tmp_path):
+    def slow(config):
+        for e in range(1, 1000):
+            time.sleep(0.05 if config["x"] < 0.5 else 30)
+            session.report(epoch=e, loss=config["x"])
+
+    sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", points_to_evaluate=[{"x": 0.1}, {"x": 0.9}])
+    t0 = time.monotonic()
+    tuner = Tuner(slow, sched, n_workers=2, stop=StopCriterion(max_wallclock_time=2.0),
+                  storage_path=str(tmp_path), name="stop", verbose=0, stop_grace_s=1.0)
+    exp = tuner.fit()
+    took = time.monotonic() - t0
+    assert took < 8, took
+    assert tuner.summary["stop_reason"] == "max_wallclock_time"
+    assert {r.status for r in sched.trials.values()} == {TrialStatus.INTERRUPTED}
+    df = exp.results
+    assert set(df["trial_id"]) == {0} and df["tuner_time"].max() < 2.5
+    assert list(df["epoch"]) == list(range(1, len(df) + 1)) and len(df) >= 10
+    # resources are released: the actors are gone
+    time.sleep(0.5)
+    assert ray.available_resources().get("GPU", 0) == 2
+
+
+def test_max_results_and_metric_threshold(tmp_path):
+    def fn(config):
+        for e in range(1, 100):
+            session.report(epoch=e, loss=config["x"] / e)
+
+    sched = RandomSearch({"x": uniform(0.5, 1)}, metric="loss", max_t=99)
+    tuner = Tuner(fn, sched, n_workers=2, stop=StopCriterion(max_results=120), storage_path=str(tmp_path),
+                  name="maxres", verbose=0)
+    exp = tuner.fit()
+    assert tuner.summary["stop_reason"] == "max_results"
+    assert 120 <= len(exp.results) < 600
+
+    sched = RandomSearch({"x": uniform(0.5, 1)}, metric="loss", max_t=99)
+    tuner = Tuner(fn, sched, n_workers=2, stop=StopCriterion(metric_threshold=0.02), storage_path=str(tmp_path),
+                  name="target", verbose=0)
+    exp = tuner.fit()
+    assert tuner.summary["stop_reason"] == "metric_threshold"
+    assert exp.results["loss"].min() <= 0.02
+    assert len(exp.results) < 2 * 99 + 50
