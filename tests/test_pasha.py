@@ -1,0 +1,216 @@
+"""PASHA: the maximum resource grows only when the ranking in the top two rungs changes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from raysha.schedulers import PASHA, Decision, JobKind, SchedulerError, TrialStatus
+from raysha.schedulers.pasha import ranking_is_stable
+from raysha.space import uniform
+
+SPACE = {"x": uniform(0, 1)}
+
+
+def pasha(**kw):
+    args = dict(space=SPACE, metric="err", mode="min", resource_attr="epoch", max_t=27,
+                grace_period=1, reduction_factor=3)
+    args.update(kw)
+    return PASHA(**args)
+
+
+def run_job(s, job, values):
+    """Report values[r] for r in start+1..until; returns the last decision."""
+    for r in range(int(job.start) + 1, int(job.until) + 1):
+        d = s.on_report(job.trial_id, r, {"err": values[r]}, float(r))
+        if d != Decision.CONTINUE:
+            return d
+    return d
+
+
+def test_starts_with_the_first_two_rungs():
+    s = pasha()
+    assert s.levels == [1, 3, 9] and s.current_max_t == 3
+    assert pasha(type="stopping").next_job(0).until == 3
+    j = pasha(type="stopping").next_job(0)
+    assert j.milestones == (1, 3)
+
+
+def test_max_grows_only_when_the_top_two_rung_ranking_changes():
+    s = pasha(ranking_criterion="soft_ranking", epsilon=0.0)
+    # curves with the same order at epochs 1 and 3: no growth, nobody goes beyond 3
+    curves = {0: {1: 0.10, 2: 0.09, 3: 0.08}, 1: {1: 0.20, 2: 0.19, 3: 0.18},
+              2: {1: 0.30, 2: 0.29, 3: 0.28}, 3: {1: 0.40, 2: 0.39, 3: 0.38},
+              4: {1: 0.50, 2: 0.49, 3: 0.48}, 5: {1: 0.60, 2: 0.59, 3: 0.58}}
+    for j in [s.next_job(0) for _ in range(6)]:
+        assert (j.kind, j.until) == (JobKind.START, 1)
+        run_job(s, j, curves[j.trial_id])
+    for expected in (0, 1):  # floor(6 / 3) = 2 promotions to rung 3, best first
+        j = s.next_job(0)
+        assert (j.kind, j.trial_id, j.until) == (JobKind.RESUME, expected, 3)
+        assert run_job(s, j, curves[j.trial_id]) == Decision.PAUSE
+    j = s.next_job(0)
+    assert (j.kind, j.until) == (JobKind.START, 1), "rung 3 is the current maximum: nobody goes on"
+    assert len(s.systems[0].rungs[1]) == 2, "trials 0 and 1 reached rung 3"
+    assert s.current_max_t == 3 and len(s.max_t_history) == 1
+
+    # the third trial to reach rung 3 ranks third at epoch 1 but first at epoch 3: ranking changed
+    s2 = pasha(ranking_criterion="soft_ranking", epsilon=0.0)
+    curves = {t: {r: 0.3 + 0.05 * t for r in (1, 2, 3)} for t in range(9)}
+    curves[0] = {1: 0.10, 2: 0.09, 3: 0.08}
+    curves[1] = {1: 0.12, 2: 0.10, 3: 0.09}
+    curves[2] = {1: 0.15, 2: 0.10, 3: 0.05}
+    for j in [s2.next_job(0) for _ in range(9)]:
+        run_job(s2, j, curves[j.trial_id])
+    for expected in (0, 1):
+        j = s2.next_job(0)
+        assert (j.kind, j.trial_id, j.until) == (JobKind.RESUME, expected, 3)
+        run_job(s2, j, curves[expected])
+        assert s2.current_max_t == 3, "same order at rungs 1 and 3"
+    j = s2.next_job(0)
+    assert (j.kind, j.trial_id, j.until) == (JobKind.RESUME, 2, 3)
+    assert run_job(s2, j, curves[2]) == Decision.PAUSE
+    assert s2.current_max_t == 9 and [m for _, m in s2.max_t_history] == [3, 9]
+    # the trials paused at the old maximum are promotable now: the best of rung 3 goes on to 9
+    j = s2.next_job(5)
+    assert (j.kind, j.trial_id, j.start, j.until) == (JobKind.RESUME, 2, 3, 9)
+
+
+def test_soft_ranking_ties_within_epsilon():
+    # Syne Tune's test_soft_ranking_criterion: swap within the group keeps the budget
+    prev = {0: 10.0, 1: 14.2, 2: 14.3, 3: 11.6}
+    top = {0: 10.0, 1: 14.6, 2: 14.3, 3: 11.6}
+    assert ranking_is_stable(top, prev, 0.3)
+    assert not ranking_is_stable(top, prev, 0.03)
+    same = {0: 10.1, 1: 19.7, 2: 14.2, 3: 11.5}
+    assert ranking_is_stable({0: 10.0, 1: 19.6, 2: 14.3, 3: 11.6}, same, 0.0)
+
+
+def test_fixed_epsilon_absorbs_a_small_swap():
+    for eps, grows in ((0.05, False), (0.001, True)):
+        s = pasha(ranking_criterion="soft_ranking", epsilon=eps)
+        curves = {0: {1: 0.10, 2: 0.10, 3: 0.11}, 1: {1: 0.11, 2: 0.10, 3: 0.10},
+                  2: {1: 0.50, 2: 0.5, 3: 0.5}, 3: {1: 0.6, 2: 0.6, 3: 0.6},
+                  4: {1: 0.7, 2: 0.7, 3: 0.7}, 5: {1: 0.8, 2: 0.8, 3: 0.8}}
+        for j in [s.next_job(0) for _ in range(6)]:
+            run_job(s, j, curves[j.trial_id])
+        for _ in range(2):
+            j = s.next_job(0)
+            assert j.kind == JobKind.RESUME
+            run_job(s, j, curves[j.trial_id])
+        assert (s.current_max_t > 3) == grows
+
+
+def test_auto_epsilon_from_pairs_whose_order_flips_and_flips_back():
+    s = pasha(grace_period=1, reduction_factor=3, max_t=27)  # soft_ranking_auto
+    assert s.epsilon == 0.0
+    # the top two rungs are 1 and 3: pairs are examined at epochs 2 and 3
+    # trial 0 vs trial 1: order at 3 is (1 < 0); at 2 it was (0 < 1); at 1 again (1 < 0) -> noisy
+    s._record(0, 1, 0.30)
+    s._record(1, 1, 0.20)
+    s._record(0, 2, 0.10)
+    s._record(1, 2, 0.15)
+    assert s.epsilon == 0.0
+    s._record(0, 3, 0.12)
+    changed = s._record(1, 3, 0.05)
+    assert changed and s.epsilon == pytest.approx(0.07)
+    # a pair that never flips back adds nothing
+    s._record(2, 1, 0.9)
+    s._record(2, 2, 0.8)
+    assert not s._record(2, 3, 0.7)
+
+
+def test_stopping_variant_pauses_at_the_maximum_and_resumes_after_growth():
+    s = pasha(type="stopping", ranking_criterion="soft_ranking")
+    # first trial: alone everywhere, continues; pauses at the current maximum 3
+    j = s.next_job(0)
+    assert (j.until, j.milestones) == (3, (1, 3))
+    assert s.on_report(j.trial_id, 1, {"err": 0.2}, 0) == Decision.CONTINUE
+    assert s.on_report(j.trial_id, 2, {"err": 0.2}, 0) == Decision.CONTINUE
+    assert s.on_report(j.trial_id, 3, {"err": 0.1}, 0) == Decision.PAUSE
+    assert s.trials[0].status == TrialStatus.PAUSED
+    # second trial: better at 1, worse at 3 -> ranking changed -> max 9
+    j = s.next_job(0)
+    assert j.kind == JobKind.START and j.trial_id == 1
+    s.on_report(1, 1, {"err": 0.1}, 0)
+    s.on_report(1, 2, {"err": 0.1}, 0)
+    assert s.on_report(1, 3, {"err": 0.15}, 0) == Decision.PAUSE
+    assert s.current_max_t == 9
+    j = s.next_job(0)
+    assert (j.kind, j.trial_id, j.start, j.until, j.milestones) == (JobKind.RESUME, 0, 3, 9, (9,))
+
+
+def simulate_jobs(s, n_workers, n_trials, seed):
+    """A small event loop over the contract; checks no job goes beyond the current maximum."""
+    rng = np.random.default_rng(seed)
+    running, log = [], []
+    while True:
+        while len(running) < n_workers:
+            j = s.next_job(0, allow_new=len(s.trials) < n_trials)
+            if not j.runs:
+                break
+            assert j.until <= s.current_max_t
+            running.append(j)
+            log.append(("job", j.kind.value, j.trial_id, j.start, j.until))
+        if not running:
+            return log
+        j = running.pop(int(rng.integers(len(running))))
+        x = s.trials[j.trial_id].config["x"]
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            d = s.on_report(j.trial_id, r, {"err": x + 0.2 * rng.random() / r}, 0)
+            log.append(("report", j.trial_id, r, d.value, s.current_max_t))
+            if d != Decision.CONTINUE:
+                break
+
+
+@pytest.mark.parametrize("kind", ["promotion", "stopping"])
+def test_simulated_run_never_exceeds_current_max_and_max_only_grows(kind):
+    s = pasha(type=kind, random_seed=3)
+    simulate_jobs(s, 4, 150, seed=1)
+    levels = [m for _, m in s.max_t_history]
+    assert levels == sorted(levels) and levels[0] == 3
+    assert all(b == [1, 3, 9, 27][[1, 3, 9, 27].index(a) + 1] for a, b in zip(levels, levels[1:]))
+
+
+@pytest.mark.parametrize("kw", [dict(type="promotion"), dict(type="stopping"),
+                                dict(type="promotion", ranking_criterion="soft_ranking_std")])
+def test_state_dict_round_trip_makes_the_same_decisions(kw):
+    a = pasha(random_seed=5, **kw)
+    rng = np.random.default_rng(0)
+    running = []
+
+    def drive(s, rng, n, running):
+        log = []
+        for _ in range(n):
+            if len(running) < 3:
+                j = s.next_job(0)
+                if j.runs:
+                    running.append([j, j.start])
+                log.append((j.kind.value, j.trial_id, j.until))
+                continue
+            i = int(rng.integers(len(running)))
+            j, r = running[i]
+            r += 1
+            running[i][1] = r
+            d = s.on_report(j.trial_id, r, {"err": float(rng.random())}, 0)
+            log.append((j.trial_id, r, d.value, s.current_max_t, s.epsilon))
+            if d != Decision.CONTINUE or r >= j.until:
+                running.pop(i)
+        return log
+
+    drive(a, rng, 300, running)
+    b = pasha(random_seed=99, **kw)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    rng_state = rng.bit_generator.state
+    copy = [[j, r] for j, r in running]
+    log_a = drive(a, rng, 400, running)
+    rng.bit_generator.state = rng_state
+    log_b = drive(b, rng, 400, copy)
+    assert log_a == log_b
+
+
+def test_bad_options_are_named():
+    with pytest.raises(SchedulerError, match="ranking_criterion must be one of"):
+        pasha(ranking_criterion="hard")
+    with pytest.raises(SchedulerError, match="epsilon must be a finite number"):
+        pasha(epsilon=-1)
