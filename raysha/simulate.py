@@ -36,6 +36,7 @@ from raysha.schedulers.base import Decision, JobKind
 from raysha.stop import StopCriterion
 
 RECORD_MODES = ("all", "jobs", "none")
+_REASON = {d: d.value for d in Decision}
 
 _SCHEDULER_FIELDS = ("type", "max_t", "levels", "reduction_factor", "brackets",
                      "rung_system_per_bracket", "random_seed", "max_resource_attr")
@@ -117,6 +118,7 @@ def simulate(
     w_kind = [""] * n_workers
     w_bracket = [0] * n_workers
     w_metrics: list = [None] * n_workers
+    w_dt = [0.0] * n_workers
 
     trained: dict[int, float] = {}   # trial -> simulated seconds trained so far (worker_time)
     configs: dict[int, dict] = {}    # trial -> config as first started
@@ -178,6 +180,7 @@ def simulate(
         if not dt >= 0.0 or dt == math.inf:
             raise _bad_time(objective, cfg, e, dt)
         w_metrics[w] = m
+        w_dt[w] = dt
         seq += 1
         heappush(heap, (t + dt, seq, w))
 
@@ -216,6 +219,7 @@ def simulate(
         if not dispatch(w, 0.0):
             waiting.append(w)
 
+    check_stop = threshold is not None or max_results is not None or max_time is not None
     while heap:
         t, _, w = heappop(heap)
         if max_time is not None and t > max_time:
@@ -228,8 +232,8 @@ def simulate(
         e = w_epoch[w] + 1
         w_epoch[w] = e
         m = w_metrics[w]
-        dt_epoch = m["time"]
-        trained[tid] += dt_epoch
+        wt = trained[tid] + w_dt[w]
+        trained[tid] = wt
         decision = on_report(tid, e, m, t)
         n_results += 1
         try:
@@ -243,9 +247,9 @@ def simulate(
             c_tid.append(tid)
             c_res.append(e)
             c_time.append(t)
-            c_wtime.append(trained[tid])
+            c_wtime.append(wt)
             c_worker.append(w)
-            c_dec.append(decision.value)
+            c_dec.append(decision)
             c_bracket.append(w_bracket[w])
             for k, val in m.items():
                 col = c_metrics.get(k)
@@ -259,21 +263,33 @@ def simulate(
                         col.append(math.nan)
 
         if decision is CONTINUE and e < w_until[w]:
-            start_epoch(w, t)
+            # next epoch of the same job (start_epoch, inlined: this is the hottest path)
+            m = objective(w_config[w], e + 1)
+            try:
+                dt = m["time"]
+            except (KeyError, TypeError):
+                raise _bad_time(objective, w_config[w], e + 1, None) from None
+            if not dt >= 0.0 or dt == math.inf:
+                raise _bad_time(objective, w_config[w], e + 1, dt)
+            w_metrics[w] = m
+            w_dt[w] = dt
+            seq += 1
+            heappush(heap, (t + dt, seq, w))
             ended = False
         else:
-            end_job(w, t, decision.value if decision is not CONTINUE else "until")
+            end_job(w, t, _REASON[decision] if decision is not CONTINUE else "until")
             ended = True
 
-        if threshold is not None and stop.target_reached(v, mode):
-            stopped_by = "metric_threshold"
-            break
-        if max_results is not None and n_results >= max_results:
-            stopped_by = "max_results"
-            break
-        if max_time is not None and t >= max_time:
-            stopped_by = "max_wallclock_time"
-            break
+        if check_stop:
+            if threshold is not None and stop.target_reached(v, mode):
+                stopped_by = "metric_threshold"
+                break
+            if max_results is not None and n_results >= max_results:
+                stopped_by = "max_results"
+                break
+            if max_time is not None and t >= max_time:
+                stopped_by = "max_wallclock_time"
+                break
 
         if waiting:
             if ended:
@@ -368,7 +384,7 @@ def _build_results(keep_rows, resource_attr, c_tid, c_res, c_time, c_wtime, c_wo
     data["worker_time"] = np.asarray(c_wtime, dtype=float)
     data["node"] = pd.Categorical(["sim"] * len(c_tid)) if c_tid else []
     data["worker"] = np.asarray(c_worker, dtype=np.int64)
-    data["decision"] = pd.Categorical(c_dec)
+    data["decision"] = pd.Categorical([_REASON.get(d, d) for d in c_dec])
     data["bracket"] = np.asarray(c_bracket, dtype=np.int64)
     df = pd.DataFrame(data)
     if configs and len(df):
