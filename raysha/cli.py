@@ -162,8 +162,22 @@ def _demo(args: argparse.Namespace) -> int:
     return 1
 
 
+# -- preview (raysha.schedulers.preview owns the arguments and the handler) -----------
+
+def _preview_args(p: argparse.ArgumentParser) -> None:
+    from raysha.schedulers.preview import add_preview_arguments
+    add_preview_arguments(p)
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from raysha.schedulers.preview import preview_command
+    return preview_command(args)
+
+
 register("simulate", _simulate_args, _simulate,
          "simulate a scheduler on a synthetic objective (no Ray, simulated clock)")
+register("preview", _preview_args, _preview,
+         "what a scheduler configuration will do: trials per rung level, before running")
 register("demo", _demo_args, _demo, "ASHA on LeNet / Fashion-MNIST (not wired yet)")
 
 

@@ -94,3 +94,8 @@ def test_register_adds_a_subcommand(capsys):
         assert main(["_probe", "--n", "5"]) == 0 and seen == {"n": 5}
     finally:
         SUBCOMMANDS.pop("_probe")
+
+
+def test_preview_is_wired(capsys):
+    assert main(["preview", "--max-t", "27"]) == 0
+    assert "27 trial" in capsys.readouterr().out
