@@ -214,3 +214,79 @@ def test_bad_options_are_named():
         pasha(ranking_criterion="hard")
     with pytest.raises(SchedulerError, match="epsilon must be a finite number"):
         pasha(epsilon=-1)
+
+
+# -- wall time as the resource: rung levels in seconds, driven by the simulator ----------------
+
+class SecondsAdapter:
+    """Runs a seconds-resource scheduler under `simulate` (which counts epochs).
+
+    Each job trains epoch after epoch; the adapter reports the cumulative
+    simulated seconds as the resource, so rung levels are crossed by whatever
+    epoch first gets there, and it ends the job when the scheduler does.
+    """
+
+    def __init__(self, scheduler):
+        self.s = scheduler
+        self.seconds: dict = {}
+        self.epochs: dict = {}
+        self.reports: list = []
+
+    def __getattr__(self, name):
+        return getattr(self.s, name)
+
+    def next_job(self, now, allow_new=True):
+        j = self.s.next_job(now, allow_new)
+        if not j.runs:
+            return j
+        if j.start == 0:
+            self.seconds[j.trial_id], self.epochs[j.trial_id] = 0.0, 0
+        # the simulator counts epochs: let the job run on until the scheduler ends it
+        return type(j)(j.kind, j.trial_id, j.config, self.epochs[j.trial_id], 10 ** 6, (), j.bracket)
+
+    def on_report(self, trial_id, resource, metrics, now):
+        self.epochs[trial_id] = resource
+        self.seconds[trial_id] += metrics["time"]
+        d = self.s.on_report(trial_id, self.seconds[trial_id], metrics, now)
+        self.reports.append((trial_id, self.seconds[trial_id], d, metrics["validation_error"]))
+        return d
+
+
+@pytest.mark.parametrize("cls, kind", [("ASHA", "stopping"), ("ASHA", "promotion"), ("PASHA", "promotion")])
+def test_wall_time_resource_in_a_simulated_run(cls, kind):
+    from raysha.objectives import STRAGGLER_SPACE, StragglerObjective
+    from raysha.schedulers import ASHA
+    from raysha.simulate import simulate
+    from raysha.stop import StopCriterion
+
+    Cls = ASHA if cls == "ASHA" else PASHA
+    s = Cls(STRAGGLER_SPACE, "validation_error", "min", resource_attr="seconds", max_t=400.0,
+            grace_period=25.0, reduction_factor=2, type=kind, random_seed=0)
+    assert s.levels == [25.0, 50.0, 100.0, 200.0]
+    a = SecondsAdapter(s)
+    simulate(a, StragglerObjective(), n_workers=4, stop=StopCriterion(max_trials=60), seed=0)
+    rungs = s.systems[0].rungs
+    assert len(rungs[0]) == 60 and len(rungs[1]) > 0
+    first_at = {}
+    for tid, sec, d, v in a.reports:
+        for i, lv in enumerate(s.levels):
+            if sec >= lv and (tid, i) not in first_at:
+                first_at[tid, i] = v
+    for i, rung in enumerate(rungs):
+        for tid, loss in rung.losses.items():
+            assert loss == first_at[tid, i], "the value of the first report at or past the level"
+    # every crossing is recorded, except above a rung where that very report stopped the trial
+    stopped_at = {t: max(i for (u, i) in first_at if u == t and t in rungs[i].losses)
+                  for t, rec in s.trials.items() if rec.status == TrialStatus.STOPPED}
+    for (t, i) in first_at:
+        assert t in rungs[i].losses or (t in stopped_at and i > stopped_at[t])
+    # a trial stops, pauses or completes only at a report that crossed a level (or max_t)
+    last = {}
+    for tid, sec, d, _ in a.reports:
+        prev = last.get(tid, 0.0)
+        hit = any(prev < lv <= sec for lv in s.levels + [s.max_t])
+        if d != Decision.CONTINUE:
+            assert hit or sec >= s.max_t, (tid, prev, sec, d)
+        last[tid] = sec
+    done = [rec for rec in s.trials.values() if rec.status == TrialStatus.COMPLETED]
+    assert done and all(rec.resource >= 400.0 for rec in done)
