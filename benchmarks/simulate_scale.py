@@ -33,10 +33,13 @@ LIMIT_S = 60.0
 def run(trials: int, workers: int, record: str) -> dict:
     scheduler = ASHA(STRAGGLER_SPACE, "validation_error", "min", "epoch", max_t=27, grace_period=1,
                      reduction_factor=3, type="stopping", random_seed=0)
+    load = os.getloadavg()[0]
+    c0 = time.process_time()
     t0 = time.perf_counter()
     exp = simulate(scheduler, StragglerObjective(seed=0), workers, StopCriterion(max_trials=trials),
                    record=record)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     s = exp.summary
     return {
         "record": record,
@@ -45,7 +48,9 @@ def run(trials: int, workers: int, record: str) -> dict:
         "jobs": s["n_jobs"],
         "rows_kept": len(exp.results),
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
         "event_loop_s": round(s["wall_seconds"], 2),
+        "load_average_at_start": round(load, 2),
         "us_per_report": round(1e6 * wall / s["n_results"], 2),
         "simulated_hours": round(s["end_time"] / 3600, 1),
         "busy_fraction": round(s["busy_fraction"], 4),
@@ -66,7 +71,7 @@ def main() -> None:
         r = run(args.trials, args.workers, record)
         rows.append(r)
         print(f"record={record:<5} {r['trials']:>9,} trials {r['reports']:>10,} reports  "
-              f"{r['wall_s']:6.1f} s  ({r['us_per_report']} µs/report, limit {LIMIT_S:.0f} s: "
+              f"{r['wall_s']:6.1f} s wall, {r['cpu_s']:.1f} s CPU, load {r['load_average_at_start']}  ({r['us_per_report']} µs/report, limit {LIMIT_S:.0f} s: "
               f"{'ok' if r['under_limit'] else 'OVER'})  busy {r['busy_fraction']:.1%}")
     result = {
         "benchmark": "simulate_scale",

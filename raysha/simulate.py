@@ -22,6 +22,8 @@ fraction are measured from them.
 from __future__ import annotations
 
 import heapq
+import sys
+import types
 import math
 import time as _time
 import uuid
@@ -394,3 +396,13 @@ def _build_results(keep_rows, resource_attr, c_tid, c_res, c_time, c_wtime, c_wo
         for c in table.columns:
             df[f"config_{c}"] = table[c].to_numpy()[pos]
     return df
+
+
+class _CallableModule(types.ModuleType):
+    """`from raysha import simulate` finds this module (same name as the function): make it call."""
+
+    def __call__(self, *args, **kwargs) -> Experiment:
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -257,3 +257,13 @@ def test_large_simulation_is_fast():
     s = exp.summary
     assert s["n_trials"] == 100_000 and s["n_results"] > 250_000
     assert wall < 20.0, f"100k-trial simulation took {wall:.1f} s"
+
+
+def test_top_level_simulate_is_callable():
+    """`raysha.simulate` is both a module and the function: `from raysha import simulate` must call."""
+    import raysha
+    from raysha import simulate as top
+
+    exp = top(asha(max_resource_attr=None, max_t=3), StragglerObjective(), 2, StopCriterion(max_trials=4))
+    assert exp.results["trial_id"].nunique() == 4
+    assert raysha.simulate is top
