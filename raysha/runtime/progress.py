@@ -72,5 +72,7 @@ class Progress:
 
     def __exit__(self, *exc):
         if self._live is not None:
+            console = self._live.console
             self._live.__exit__(*exc)
+            console.print()
             self._live = None

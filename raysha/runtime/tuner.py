@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-
+import uuid
 import warnings
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional, Union
@@ -117,7 +117,7 @@ class Tuner:
         self.n_workers = n_workers
         self.stop = stop
         self.storage_path = None if storage_path is None else str(storage_path)
-        self.name = name or datetime.now().strftime("raysha_%Y-%m-%d_%H-%M-%S")
+        self.name = name or datetime.now().strftime("raysha_%Y-%m-%d_%H-%M-%S_") + uuid.uuid4().hex[:4]
         self.verbose = verbose
         self.shared_objects = dict(shared_objects or {})
         self.flush_every = float(flush_every)
@@ -230,6 +230,9 @@ class Tuner:
         from raysha.runtime.controller import Controller
         from raysha.runtime.progress import Progress
 
+        if os.path.exists(os.path.join(self.folder, "experiment.json")):
+            raise TunerError(f"Tuner: the experiment folder {self.folder} exists already; choose another "
+                             f"name (or storage_path), or continue it with Tuner.restore")
         if not ray.is_initialized():
             ray.init()
         opts, n = self._worker_options()
