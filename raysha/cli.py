@@ -153,7 +153,7 @@ def _fmt(v) -> str:
 # -- demo (placeholder until the LeNet engineer wires it) ---------------------------
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--out", default="demo-results", help="experiment folder (default demo-results)")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -256,7 +256,7 @@ def test_large_simulation_is_fast():
     wall = time.perf_counter() - t0
     s = exp.summary
     assert s["n_trials"] == 100_000 and s["n_results"] > 250_000
-    assert wall < 20.0, f"100k-trial simulation took {wall:.1f} s"
+    assert wall < 30.0, f"100k-trial simulation took {wall:.1f} s"
 
 
 def test_top_level_simulate_is_callable():
