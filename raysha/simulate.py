@@ -124,6 +124,7 @@ def simulate(
 
     trained: dict[int, float] = {}   # trial -> simulated seconds trained so far (worker_time)
     configs: dict[int, dict] = {}    # trial -> config as first started
+    running: set = set()             # trials with a job on some worker (a scheduler bug if handed out twice)
 
     # report columns
     c_tid: list = []
@@ -159,6 +160,7 @@ def simulate(
         nonlocal busy, n_jobs
         busy += t - w_start[w]
         n_jobs += 1
+        running.discard(w_tid[w])
         if keep_jobs:
             j_cols["worker"].append(w)
             j_cols["trial_id"].append(w_tid[w])
@@ -197,8 +199,16 @@ def simulate(
             retired += 1
             return True
         tid = job.trial_id
+        allowed = may_start(n_started)
         if kind is START:
+            if not allowed:
+                raise ValueError(f"scheduler {type(scheduler).__name__} started trial {tid} after "
+                                 f"next_job(allow_new=False): the stop criterion allows no new trial")
             n_started += 1
+        if tid in running:
+            raise ValueError(f"scheduler {type(scheduler).__name__} handed out trial {tid}, "
+                             f"which is still running on another worker")
+        running.add(tid)
         if tid not in configs:
             rec = scheduler.trials.get(tid) if hasattr(scheduler, "trials") else None
             configs[tid] = rec.config if rec is not None else job.config

@@ -267,3 +267,25 @@ def test_top_level_simulate_is_callable():
     exp = top(asha(max_resource_attr=None, max_t=3), StragglerObjective(), 2, StopCriterion(max_trials=4))
     assert exp.results["trial_id"].nunique() == 4
     assert raysha.simulate is top
+
+
+class Careless(Scheduler):
+    """Breaks the contract on purpose: starts trials when told not to, or hands out a running trial."""
+
+    def __init__(self, *a, twice=False, **kw):
+        super().__init__(*a, **kw)
+        self.twice = twice
+
+    def next_job(self, now, allow_new=True):
+        rec = self.trials[0] if self.twice and self.trials else self.new_trial()
+        return Job(JobKind.START, rec.trial_id, rec.config, 0, 3, (3,))
+
+    def on_report(self, trial_id, resource, metrics, now):
+        return Decision.CONTINUE
+
+
+def test_contract_violations_are_reported():
+    with pytest.raises(ValueError, match="allow_new=False"):
+        simulate(Careless(STRAGGLER_SPACE, METRIC), StragglerObjective(), 2, StopCriterion(max_trials=3))
+    with pytest.raises(ValueError, match="still running"):
+        simulate(Careless(STRAGGLER_SPACE, METRIC, twice=True), StragglerObjective(), 2, StopCriterion(max_trials=3))
