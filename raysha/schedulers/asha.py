@@ -14,6 +14,14 @@ Asynchronous Hyperband: a new trial's bracket b is drawn with probability
 proportional to synchronous Hyperband's bracket sizes; the trial's first rung
 is then ``levels[b]``. One rung system is shared by all brackets, or one per
 bracket with ``rung_system_per_bracket=True``.
+
+``max_trials`` caps the trials started. Early checkpoint removal
+(`raysha.schedulers.checkpoints`): ``removable_checkpoints()`` reports, once
+each, paused-then-finished trials, paused trials that can never be promoted
+(promotion, one rung system, ``max_trials`` known), and, with
+``early_checkpoint_removal_kwargs={"max_num_checkpoints": n}``, the least
+promising paused trials beyond the cap; such a trial, if promoted later, gets a
+START job with its old trial_id and ``start=0`` (trained again from scratch).
 """
 
 from __future__ import annotations
