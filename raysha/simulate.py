@@ -86,8 +86,9 @@ def simulate(
     stop = stop if stop is not None else StopCriterion()
     if not isinstance(stop, StopCriterion):
         raise TypeError(f"stop must be a StopCriterion, got {type(stop).__name__}")
-    if stop == StopCriterion() and type(scheduler).__name__ == "RandomSearch" and getattr(scheduler, "max_t", 1) is None:
-        raise ValueError("RandomSearch without max_t never ends: give a StopCriterion")
+    if stop == StopCriterion():
+        raise ValueError("simulate needs a StopCriterion with a limit (max_trials, max_wallclock_time, "
+                         "max_results or metric_threshold): the schedulers start new trials forever")
     if seed is not None and hasattr(objective, "with_seed"):
         objective = objective.with_seed(seed)
 
@@ -191,7 +192,8 @@ def simulate(
     def dispatch(w: int, t: float) -> bool:
         """Ask for a job for free worker `w`; False if it must wait."""
         nonlocal n_started, retired
-        job = next_job(t, may_start(n_started))
+        allowed = may_start(n_started)
+        job = next_job(t, allowed)
         kind = job.kind
         if kind is WAIT_KIND:
             return False
@@ -199,7 +201,6 @@ def simulate(
             retired += 1
             return True
         tid = job.trial_id
-        allowed = may_start(n_started)
         if kind is START:
             if not allowed:
                 raise ValueError(f"scheduler {type(scheduler).__name__} started trial {tid} after "

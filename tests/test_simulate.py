@@ -195,6 +195,8 @@ def test_bad_objective_time_is_a_clear_error():
         simulate(asha(), lambda c, e: {METRIC: 0.1}, 2, StopCriterion(max_trials=2))
     with pytest.raises(ValueError, match="non-negative"):
         simulate(asha(), lambda c, e: {METRIC: 0.1, "time": -1.0}, 2, StopCriterion(max_trials=2))
+    with pytest.raises(ValueError, match="StopCriterion with a limit"):
+        simulate(asha(), StragglerObjective(), 2)
     with pytest.raises(ValueError, match="n_workers"):
         simulate(asha(), StragglerObjective(), 0)
 
