@@ -26,9 +26,9 @@ pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_2cpu_2gpu")]
 SPACE = {"x": uniform(0, 1), "max_epochs": 9}
 
 
-def promotion_asha(seed=0):
+def promotion_asha(seed=0, **kw):
     return ASHA(SPACE, metric="loss", mode="min", resource_attr="epoch", max_resource_attr="max_epochs",
-                grace_period=1, reduction_factor=3, type="promotion", random_seed=seed)
+                grace_period=1, reduction_factor=3, type="promotion", random_seed=seed, **kw)
 
 
 # -- trainables: the state ("steps") must survive pause/resume, so steps == epoch on every row --------
@@ -107,8 +107,8 @@ def test_two_gpu_actors_have_their_own_gpu(tmp_path):
 
 
 def test_promotion_function_trainable_pauses_and_resumes(tmp_path):
-    sched = promotion_asha()
-    tuner = Tuner(fn_trainable, sched, n_workers=2, stop=StopCriterion(max_trials=30),
+    sched = promotion_asha(max_trials=30)   # knows its budget: frees never-promotable checkpoints
+    tuner = Tuner(fn_trainable, sched, n_workers=2,
                   storage_path=str(tmp_path), name="fn", verbose=0)
     exp = tuner.fit()
     check_results(exp, sched)
@@ -121,6 +121,10 @@ def test_promotion_function_trainable_pauses_and_resumes(tmp_path):
     s = tuner.summary
     assert s["ckpt_sources"].get("object", 0) >= 1           # fetched from the object store elsewhere
     assert s["n_duplicates"] == 0 and s["failures"] == []
+    assert len(sched.trials) == 30
+    # every checkpoint was freed once the scheduler proved it could not be resumed
+    assert s["n_checkpoints_freed"] >= 10 and s["n_paused_checkpoints"] == 0
+    assert not list((tmp_path / "fn" / "checkpoints").rglob("*.pkl"))
     assert (tmp_path / "fn" / "experiment.json").exists()
     assert (tmp_path / "fn" / "scheduler_state.json").exists()
 

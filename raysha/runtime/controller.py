@@ -89,6 +89,8 @@ class Controller:
         self.n_reports = 0
         self.n_duplicates = 0
         self.started_ids: set[int] = set()
+        self._deletes: list = []
+        self.free_on_return: set[int] = set()   # removable checkpoints still on their way back
         self.max_recorded: dict[int, float] = {}
         self.best: Optional[tuple] = None       # (loss, value, trial_id, resource)
         self.stopping = False
@@ -173,6 +175,8 @@ class Controller:
                     pass
         finally:
             self._finish()
+            if self._deletes:  # durable copies of freed checkpoints are gone before fit() returns
+                await asyncio.wait(self._deletes, timeout=30)
         return self.summary()
 
     def _now(self) -> float:
@@ -358,7 +362,13 @@ class Controller:
                 "start_resource": rj.job.start, "end_resource": info.get("last_resource", rj.job.start),
                 "kind": rj.job.kind.value, "end_reason": rj.final or status})
         to_delete: list[str] = []
-        if status == "paused" and rj.final == "pause":
+        if status == "paused" and rj.final == "pause" and tid in self.free_on_return:
+            # the scheduler gave this checkpoint up before the job returned it
+            self.free_on_return.discard(tid)
+            to_delete += self.ckpts.free(tid)
+            if info.get("durable"):
+                to_delete.append(info["durable"])
+        elif status == "paused" and rj.final == "pause":
             ref = ckpt_ref
             if self.debug_lose_checkpoints and self._dead_ref is not None:
                 ref = self._dead_ref
@@ -376,8 +386,12 @@ class Controller:
             to_delete += self.ckpts.free(tid)
         for t in sched.removable_checkpoints():
             to_delete += self.ckpts.free(t)
+            rec_t = sched.trials.get(t)
+            if t in self.running_trials and rec_t is not None and rec_t.status == TrialStatus.PAUSED:
+                self.free_on_return.add(t)   # paused by a report, its job not back yet
         if to_delete:
-            asyncio.get_running_loop().run_in_executor(None, _delete_all, to_delete)
+            self._deletes = [f for f in self._deletes if not f.done()]
+            self._deletes.append(asyncio.get_running_loop().run_in_executor(None, _delete_all, to_delete))
         deferred = self.deferred.pop(tid, None)
         if deferred is not None and self.stopping:
             sched.on_trial_end(tid, "interrupted")
