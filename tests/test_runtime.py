@@ -257,3 +257,32 @@ def test_max_results_and_metric_threshold(tmp_path):
     assert tuner.summary["stop_reason"] == "metric_threshold"
     assert exp.results["loss"].min() <= 0.02
     assert len(exp.results) < 2 * 99 + 50
+
+
+def test_reports_are_batched_and_replayed_epochs_are_logged_once(tmp_path):
+    def no_resume(config):
+        # ignores get_checkpoint(): every resume replays epochs 1.. that are logged already
+        for e in range(1, config["max_epochs"] + 1):
+            session.report(epoch=e, loss=config["x"])
+
+    sched = promotion_asha(seed=3)
+    tuner = Tuner(no_resume, sched, n_workers=2, stop=StopCriterion(max_trials=12), storage_path=str(tmp_path),
+                  name="replay", verbose=0)
+    exp = tuner.fit()
+    df = exp.results
+    assert not df.duplicated(["trial_id", "epoch"]).any()
+    for tid, g in df.groupby("trial_id"):
+        assert sorted(g["epoch"]) == list(range(1, sched.trials[tid].resource + 1))
+
+    def long_fn(config):
+        for e in range(1, 501):
+            session.report(loss=config["x"] / e)   # no epoch key: numbered 1, 2, ... by the session
+
+    sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", max_t=500)
+    tuner = Tuner(long_fn, sched, n_workers=2, stop=StopCriterion(max_trials=6), storage_path=str(tmp_path),
+                  name="batched", verbose=0)
+    exp = tuner.fit()
+    assert len(exp.results) == 3000 == tuner.summary["n_reports"]
+    assert all(sorted(g["epoch"]) == list(range(1, 501)) for _, g in exp.results.groupby("trial_id"))
+    # one call at the milestone (500) per trial, plus a flush every 0.25 s at most
+    assert tuner.summary["n_report_calls"] <= 6 * 3

@@ -1,0 +1,35 @@
+"""Ray execution: the scheduler actor, trial actors, checkpoints, the session API and the Tuner driver.
+
+Modules (one idea each):
+
+* `session`     -- function API: ``report``, ``get_checkpoint``, ``get_shared`` (+ report batching)
+* `trainable`   -- class API: ``Trainable`` (setup / train_epoch / state_dict / load_state_dict)
+* `worker`      -- ``TrialWorker``, the trial actor that runs one job at a time
+* `checkpoints` -- object refs owned by the scheduler actor + durable copies via pyarrow.fs
+* `controller`  -- ``Controller``, the asyncio scheduler actor (the only writer of results)
+* `progress`    -- the live rich table on the driver
+* `tuner`       -- ``Tuner(...).fit()``
+
+Names are imported lazily so that importing this package does not import Ray.
+"""
+
+from importlib import import_module
+
+_LAZY = {
+    "Tuner": "raysha.runtime.tuner",
+    "TunerError": "raysha.runtime.tuner",
+    "Trainable": "raysha.runtime.trainable",
+    "report": "raysha.runtime.session",
+    "get_checkpoint": "raysha.runtime.session",
+    "get_shared": "raysha.runtime.session",
+    "get_trial_id": "raysha.runtime.session",
+    "get_config": "raysha.runtime.session",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'raysha.runtime' has no attribute {name!r}")

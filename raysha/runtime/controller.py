@@ -87,6 +87,7 @@ class Controller:
         self.n_results = 0
         self.n_dropped = 0
         self.n_reports = 0
+        self.n_report_calls = 0
         self.n_duplicates = 0
         self.started_ids: set[int] = set()
         self._deletes: list = []
@@ -222,6 +223,7 @@ class Controller:
 
     # -- reports ------------------------------------------------------------------------
     async def report(self, key: int, seq: int, rows: list, want: bool) -> str:
+        self.n_report_calls += 1
         rj = self.jobs.get(key)
         if rj is None:
             return "interrupt"
@@ -538,7 +540,7 @@ class Controller:
         out = self.status()
         out.update(scheduler_state=self.scheduler.state_dict(), worker_info=self.worker_info,
                    failures=self.failures, job_log=self.job_log, ckpt_sources=self.ckpt_sources,
-                   n_dropped=self.n_dropped, n_reports=self.n_reports,
+                   n_dropped=self.n_dropped, n_reports=self.n_reports, n_report_calls=self.n_report_calls,
                    n_duplicates=self.n_duplicates, checkpoints=self.ckpts.index(),
                    n_checkpoints_freed=self.ckpts.n_freed, startup_s=self.startup_s)
         return out
