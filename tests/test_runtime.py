@@ -286,3 +286,25 @@ def test_reports_are_batched_and_replayed_epochs_are_logged_once(tmp_path):
     assert all(sorted(g["epoch"]) == list(range(1, 501)) for _, g in exp.results.groupby("trial_id"))
     # one call at the milestone (500) per trial, plus a flush every 0.25 s at most
     assert tuner.summary["n_report_calls"] <= 6 * 3
+
+
+def test_a_dead_worker_fails_its_trial_and_is_replaced(tmp_path):
+    def crashy(config):
+        for e in range(1, 4):
+            if config["x"] > 0.8 and e == 2:
+                os._exit(1)                      # the trial actor's process dies
+            session.report(epoch=e, loss=config["x"])
+
+    sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", max_t=3,
+                         points_to_evaluate=[{"x": 0.9}, {"x": 0.1}])
+    tuner = Tuner(crashy, sched, n_workers=2, stop=StopCriterion(max_trials=10), storage_path=str(tmp_path),
+                  name="crash", verbose=0)
+    exp = tuner.fit()
+    failed = {t for t, r in sched.trials.items() if r.status == TrialStatus.FAILED}
+    assert 0 in failed and failed == {f["trial_id"] for f in tuner.summary["failures"]}
+    assert len(sched.trials) == 10
+    ok = set(sched.trials) - failed
+    assert ok and all(sched.trials[t].status == TrialStatus.COMPLETED for t in ok)
+    df = exp.results
+    assert set(df[df["epoch"] == 3]["trial_id"]) == ok
+    assert not df.duplicated(["trial_id", "epoch"]).any()
