@@ -279,7 +279,7 @@ def load_shared(data_dir: Optional[PathLike] = None, n_train: Optional[int] = No
     data = load_cached(data_dir)
     if n_train is not None or n_test is not None:
         sub = data.subset(n_train, n_test)
-        data = FashionMNISTData(*(np.ascontiguousarray(a) for a in
+        data = FashionMNISTData(*(np.array(a, copy=True, order="C") for a in
                                   (sub.train_x, sub.train_y, sub.test_x, sub.test_y)),
                                 source=sub.source)
     return data
