@@ -172,6 +172,20 @@ def test_eval_batch_size_does_not_change_the_error():
     assert a.train_epoch(1)["validation_error"] == b.train_epoch(1)["validation_error"]
 
 
+def test_read_only_shared_arrays_are_used_without_warnings():
+    """Ray hands out numpy arrays from the object store read-only (zero-copy)."""
+    import warnings
+
+    data = synthetic(n_train=64, n_test=32, seed=3)
+    for a in (data.train_x, data.train_y, data.test_x, data.test_y):
+        a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = make_trainable(data)
+        t.train_epoch(1)
+    assert t.train_x.shape == (64, 1, 28, 28)
+
+
 def test_bad_config_fails_early():
     with pytest.raises(ValueError, match="learning_rate"):
         make_trainable(synthetic(), learning_rate=-1)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -101,11 +102,15 @@ def device_tensors(data: FashionMNISTData, device: torch.device):
         return hit[1]
 
     def images(a):
-        t = torch.as_tensor(np.asarray(a)).to(device)
+        # Arrays from Ray's object store are read-only (zero-copy); the uint8 view
+        # is never written (the float copy is), so torch's warning does not apply.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            t = torch.as_tensor(np.asarray(a)).to(device)
         return t.unsqueeze(1).to(torch.float32).div_(255.0)
 
     def labels(a):
-        return torch.as_tensor(np.asarray(a, dtype=np.int64)).to(device)
+        return torch.tensor(np.asarray(a), dtype=torch.int64, device=device)
 
     tensors = (images(data.train_x), labels(data.train_y), images(data.test_x), labels(data.test_y))
     _DEVICE_DATA.clear()          # keep one dataset per process: a new subset replaces the old
