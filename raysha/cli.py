@@ -83,9 +83,11 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=_positive_int, default=100, help="trials to start at most (default 100)")
     p.add_argument("--max-time", type=_positive_float, default=None,
                    help="stop after this many simulated seconds")
-    p.add_argument("--objective", choices=sorted(OBJECTIVES), default="straggler",
-                   help="synthetic objective (default straggler: heavy-tailed epoch times)")
-    p.add_argument("--max-epochs", type=_positive_int, default=27, help="largest resource level (default 27)")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES) + ["recorded"], default="straggler",
+                   help="straggler (default: heavy-tailed epoch times), curves (smooth synthetic "
+                        "learning curves), or recorded (replayed LeNet / Fashion-MNIST curves)")
+    p.add_argument("--max-epochs", type=_positive_int, default=None,
+                   help="largest resource level (default 27; the recording's length for recorded)")
     p.add_argument("--grace-period", type=_positive_float, default=1, help="first rung level (default 1)")
     p.add_argument("--reduction-factor", type=_positive_float, default=3, help="η (default 3)")
     p.add_argument("--seed", type=int, default=0, help="scheduler and objective seed (default 0)")
@@ -108,9 +110,22 @@ def _simulate(args: argparse.Namespace) -> int:
         raise CLIError("--plot needs --out DIR (the PNGs go into the experiment folder)")
     if args.plot and args.record != "all":
         raise CLIError("--plot needs --record all (the plots draw every report)")
-    cls, space, metric, mode = OBJECTIVES[args.objective]
-    space = dict(space)
-    space["max_epochs"] = args.max_epochs
+    if args.objective == "recorded":
+        try:
+            from raysha.workloads.recorded import RecordedObjective
+            objective = RecordedObjective()
+        except (ImportError, FileNotFoundError) as e:
+            raise CLIError(f"the recorded LeNet objective is not available: {e}") from None
+        space, metric, mode = dict(objective.space), "validation_error", "min"
+        max_epochs = args.max_epochs or objective.max_epochs
+        if max_epochs > objective.max_epochs:
+            raise CLIError(f"--max-epochs {max_epochs}: the recording has {objective.max_epochs} epochs")
+    else:
+        cls, space, metric, mode = OBJECTIVES[args.objective]
+        objective = cls(seed=args.seed)
+        space = dict(space)
+        max_epochs = args.max_epochs or 27
+    space["max_epochs"] = max_epochs
     try:
         scheduler = make_scheduler(args.scheduler, space, metric, mode, "max_epochs",
                                    args.grace_period, args.reduction_factor, args.seed)
@@ -119,7 +134,7 @@ def _simulate(args: argparse.Namespace) -> int:
     stop = StopCriterion(max_trials=args.trials, max_wallclock_time=args.max_time)
     out = Path(args.out) if args.out else None
     try:
-        exp = simulate(scheduler, cls(seed=args.seed), args.workers, stop, out=out, record=args.record,
+        exp = simulate(scheduler, objective, args.workers, stop, out=out, record=args.record,
                        name=f"sim-{args.scheduler}-{args.objective}-seed{args.seed}")
     except ResultsError as e:
         raise CLIError(str(e)) from None

@@ -99,3 +99,13 @@ def test_register_adds_a_subcommand(capsys):
 def test_preview_is_wired(capsys):
     assert main(["preview", "--max-t", "27"]) == 0
     assert "27 trial" in capsys.readouterr().out
+
+
+def test_recorded_objective_runs_or_says_why(capsys):
+    from raysha.workloads import recorded
+
+    rc = main(["simulate", "--objective", "recorded", "--trials", "10", "--workers", "2"])
+    if recorded.DEFAULT_PATH.exists():
+        assert rc == 0 and "trials started   10" in capsys.readouterr().out
+    else:
+        assert rc == 2 and "recorded LeNet objective is not available" in capsys.readouterr().err
