@@ -176,6 +176,15 @@ def busy_fraction(e: Experiment) -> Optional[float]:
     return float((spans["end"] - spans["start"]).sum()) / (end * n) if end > 0 else None
 
 
+def _workers(e: Experiment, spans: pd.DataFrame, max_workers: int) -> list:
+    """Timeline rows: every worker of the experiment, also those that never got a job (all idle)."""
+    workers = sorted(spans["worker"].unique(), key=_sort_key) if len(spans) else []
+    n = e.metadata.get("n_workers")
+    if isinstance(n, int) and all(isinstance(w, (int, np.integer)) and 0 <= w < n for w in workers):
+        workers = list(range(n))
+    return workers[:max_workers]
+
+
 def timeline(experiments, path, max_workers: int = 64) -> Path:
     """Worker timeline: one row per worker, one bar per job (colour = trial); gaps are idle time."""
     items = _labelled(experiments)
@@ -185,28 +194,28 @@ def timeline(experiments, path, max_workers: int = 64) -> Path:
         spans = job_spans(e)
         end = float(e.summary.get("end_time") or (spans["end"].max() if len(spans) else 0.0))
         tmax = max(tmax, end)
-        panels.append((label, e, spans, end))
-    heights = [min(max_workers, max(1, s["worker"].nunique() if len(s) else 1)) for _, _, s, _ in panels]
+        panels.append((label, e, spans, end, _workers(e, spans, max_workers)))
+    heights = [max(1, len(p[4])) for p in panels]
     fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
-                             figsize=(8, 1.2 + sum(0.22 * h + 0.6 for h in heights)),
-                             gridspec_kw={"height_ratios": [h + 2 for h in heights]})
+                             figsize=(8, 1.2 + sum(min(0.22 * h, 7) + 0.6 for h in heights)),
+                             gridspec_kw={"height_ratios": [min(h, 32) + 2 for h in heights]})
     cmap = plt.get_cmap("tab20")
-    for ax, (label, e, spans, end) in zip(axes[:, 0], panels):
-        workers = sorted(spans["worker"].unique(), key=_sort_key) if len(spans) else []
-        workers = workers[:max_workers]
+    for ax, (label, e, spans, end, workers) in zip(axes[:, 0], panels):
         row = {w: i for i, w in enumerate(workers)}
         s = spans[spans["worker"].isin(row)] if len(spans) else spans
         verts, colors, edge = [], [], []
+        kinds = s["kind"] if "kind" in s.columns else pd.Series("job", index=s.index)
         for w, tid, a, b, kind in zip(s["worker"], s["trial_id"], s["start"].astype(float),
-                                      s["end"].astype(float), s.get("kind", pd.Series("job", index=s.index))):
+                                      s["end"].astype(float), kinds):
             y = row[w]
             verts.append([(a, y - 0.38), (a, y + 0.38), (b, y + 0.38), (b, y - 0.38)])
             colors.append(cmap(int(tid) % 20))
             edge.append("black" if kind == "resume" else "none")
         ax.add_collection(PolyCollection(verts, facecolors=colors, edgecolors=edge, linewidths=0.4))
         ax.set_ylim(-0.7, max(1, len(workers)) - 0.3)
-        ax.set_yticks(range(len(workers)))
-        ax.set_yticklabels([str(w) for w in workers], fontsize=7 if len(workers) > 16 else 9)
+        step = max(1, len(workers) // 32)
+        ax.set_yticks(range(0, len(workers), step))
+        ax.set_yticklabels([str(w) for w in workers[::step]], fontsize=7 if len(workers) > 16 else 9)
         ax.invert_yaxis()
         ax.set_ylabel("worker")
         bf = busy_fraction(e)
