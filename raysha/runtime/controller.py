@@ -563,10 +563,10 @@ def _json_default(o):
 
 
 class _Owner:
-    def make(self):
+    def make(self, n_probes: int):
         import ray
 
-        return [ray.put(b"lost checkpoint")]
+        return [ray.put(b"lost checkpoint")] + [ray.put(i) for i in range(n_probes)]
 
 
 async def _dead_owner_ref():
@@ -574,7 +574,15 @@ async def _dead_owner_ref():
     import ray
 
     owner = ray.remote(_Owner).options(num_cpus=0).remote()
-    ref = (await owner.make.remote())[0]
+    ref, *probes = await owner.make.remote(40)
     ray.kill(owner, no_restart=True)
-    await asyncio.sleep(0.5)
+    # wait until the owner's death is known: a fresh ref of the same owner no longer resolves
+    for probe in probes:
+        try:
+            await asyncio.wait_for(probe, 1.0)
+        except ck.lost_errors():
+            break
+        except Exception:
+            pass
+        await asyncio.sleep(0.1)
     return ref
