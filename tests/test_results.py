@@ -165,3 +165,15 @@ def test_timeline_without_recorded_spans_derives_them(tmp_path):
     assert spans[["worker", "trial_id", "start", "end"]].values.tolist() == [
         [0, 0, 0.0, 2.0], [0, 2, 4.0, 5.0], [1, 1, 0.0, 1.5]]
     assert png_ok(exp.plot_timeline(tmp_path / "tl.png"))
+
+
+def test_timeline_rows_include_workers_that_never_ran():
+    """Sync SH with more workers than rung-0 trials: the unused workers are idle rows, not missing."""
+    from raysha import plots
+
+    exp = simulate(SyncSuccessiveHalving(STRAGGLER_SPACE, "validation_error", max_t=9),
+                   StragglerObjective(), 16, StopCriterion(max_trials=9))
+    used = exp.jobs["worker"].nunique()
+    assert used == 9
+    assert plots._workers(exp, exp.jobs, 64) == list(range(16))
+    assert exp.busy_fraction() < used / 16
