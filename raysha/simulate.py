@@ -161,6 +161,8 @@ def _simulate(
     c_worker = array("q")
     c_dec = array("b")
     c_bracket = array("q")
+    a_tid, a_res, a_time, a_wtime = c_tid.append, c_res.append, c_time.append, c_wtime.append
+    a_worker, a_dec, a_bracket = c_worker.append, c_dec.append, c_bracket.append
     c_metrics: dict[str, list] = {}
     n_rows = 0
     # job span columns
@@ -283,13 +285,13 @@ def _simulate(
         except (KeyError, TypeError):
             v = None
         if keep_rows:
-            c_tid.append(tid)
-            c_res.append(e)
-            c_time.append(t)
-            c_wtime.append(wt)
-            c_worker.append(w)
-            c_dec.append(_CODE[decision])
-            c_bracket.append(w_bracket[w])
+            a_tid(tid)
+            a_res(e)
+            a_time(t)
+            a_wtime(wt)
+            a_worker(w)
+            a_dec(_CODE[decision])
+            a_bracket(w_bracket[w])
             for k, val in m.items():
                 col = c_metrics.get(k)
                 if col is None:
