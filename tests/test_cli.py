@@ -109,3 +109,19 @@ def test_recorded_objective_runs_or_says_why(capsys):
         assert rc == 0 and "trials started   10" in capsys.readouterr().out
     else:
         assert rc == 2 and "recorded LeNet objective is not available" in capsys.readouterr().err
+
+
+def test_sync_vs_async_example(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "sync_vs_async.py"
+    spec = importlib.util.spec_from_file_location("sync_vs_async", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    runs = mod.main(tmp_path)
+    busy = {k: e.busy_fraction() for k, e in runs.items()}
+    assert busy["synchronous SH"] < 0.8 < busy["ASHA (promotion)"] and busy["ASHA (stopping)"] > 0.8
+    for name in ("sync_vs_async_best_so_far.png", "sync_vs_async_timeline.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert "synchronous SH" in capsys.readouterr().out
