@@ -122,7 +122,7 @@ def best_so_far(experiments, path, metric: Optional[str] = None, log_y: bool = F
     for label, e in items:
         s = best_so_far_series(e, metric)
         if len(s):
-            end = e.summary.get("end_time") or float(s["tuner_time"].iloc[-1])
+            end = e.end_time or float(s["tuner_time"].iloc[-1])
             x = np.append(s["tuner_time"].to_numpy(), max(end, float(s["tuner_time"].iloc[-1])))
             y = np.append(s["best"].to_numpy(), s["best"].iloc[-1])
             ax.step(x, y, where="post", label=label, linewidth=1.6)
@@ -171,7 +171,7 @@ def busy_fraction(e: Experiment) -> Optional[float]:
     spans = job_spans(e)
     if spans.empty:
         return None
-    end = float(e.summary.get("end_time") or spans["end"].max())
+    end = float(e.end_time or spans["end"].max())
     n = e.metadata.get("n_workers") or spans["worker"].nunique()
     return float((spans["end"] - spans["start"]).sum()) / (end * n) if end > 0 else None
 
@@ -192,7 +192,7 @@ def timeline(experiments, path, max_workers: int = 64) -> Path:
     panels = []
     for label, e in items:
         spans = job_spans(e)
-        end = float(e.summary.get("end_time") or (spans["end"].max() if len(spans) else 0.0))
+        end = float(e.end_time or (spans["end"].max() if len(spans) else 0.0))
         tmax = max(tmax, end)
         panels.append((label, e, spans, end, _workers(e, spans, max_workers)))
     heights = [max(1, len(p[4])) for p in panels]

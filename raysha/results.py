@@ -266,6 +266,13 @@ class Experiment:
         return dict(self.metadata.get("summary") or {})
 
     @property
+    def end_time(self) -> Optional[float]:
+        """When the experiment ended on the tuner's clock: ``end_time`` (simulator) or ``elapsed`` (runtime)."""
+        s = self.summary
+        v = s.get("end_time", s.get("elapsed"))
+        return float(v) if v is not None else None
+
+    @property
     def n_trials(self) -> int:
         if "trial_id" in self.results.columns:
             return int(self.results["trial_id"].nunique())
@@ -305,7 +312,7 @@ class Experiment:
         jobs = self.jobs
         if jobs is None or jobs.empty:
             return None
-        end = float(self.summary.get("end_time") or jobs["end"].max())
+        end = float(self.end_time or jobs["end"].max())
         n_workers = self.metadata.get("n_workers") or jobs["worker"].nunique()
         if end <= 0 or not n_workers:
             return None

@@ -177,3 +177,17 @@ def test_timeline_rows_include_workers_that_never_ran():
     assert used == 9
     assert plots._workers(exp, exp.jobs, 64) == list(range(16))
     assert exp.busy_fraction() < used / 16
+
+
+def test_busy_fraction_of_a_runtime_folder(tmp_path):
+    """The Ray runtime writes job spans with append_job and its end as summary["elapsed"]."""
+    w = ResultsWriter(tmp_path, dict(META, n_workers=2))
+    w.append(row(0, 1, 0.5, 3.0))
+    w.append_job({"worker": 0, "trial_id": 0, "start": 0.0, "end": 3.0, "kind": "start", "end_reason": "pause"})
+    w.append_job({"worker": 1, "trial_id": 1, "start": 1.0, "end": 5.0, "kind": "start", "end_reason": "stop"})
+    w.update_metadata(status="finished", summary={"elapsed": 10.0})
+    w.close()
+    exp = load_experiment(tmp_path)
+    assert exp.end_time == 10.0
+    assert exp.busy_fraction() == pytest.approx(7.0 / 20.0)
+    assert exp.metadata["status"] == "finished"
