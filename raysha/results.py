@@ -14,7 +14,14 @@ A report row holds ``trial_id``, the resource attribute (e.g. ``epoch``), the
 metrics, ``config_*`` columns, ``tuner_time`` (seconds since the experiment
 started, on the tuner's clock), optionally ``worker_time``, ``node``, ``worker``,
 ``decision`` and ``bracket``. Rows of different trials may carry different
-metric keys: columns are united on read.
+metric keys: columns are united on read. The simulator also writes
+``epoch_time`` (simulated seconds of that epoch) and uses ``worker_time`` for
+the trial's cumulative training seconds; its end time is ``summary.end_time``
+in experiment.json (the runtime's is ``summary.elapsed``).
+
+Job spans live in their own parquet (not as report columns) because a job
+can end without a report (interrupted, failed) and a timeline needs its true
+start and end.
 
 Parts are written to a hidden temporary name and renamed into place, so a
 reader of a still-running folder never sees half a file.
