@@ -136,7 +136,7 @@ def _simulate(args: argparse.Namespace) -> int:
     try:
         exp = simulate(scheduler, objective, args.workers, stop, out=out, record=args.record,
                        name=f"sim-{args.scheduler}-{args.objective}-seed{args.seed}")
-    except ResultsError as e:
+    except (ResultsError, ValueError) as e:
         raise CLIError(str(e)) from None
     s = exp.summary
     print(f"simulated {args.scheduler} on the {args.objective} objective with {args.workers} workers")

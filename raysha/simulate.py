@@ -30,12 +30,13 @@ import math
 import time as _time
 import uuid
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import pandas as pd
 
-from raysha.results import JOB_COLUMNS, Experiment
+from raysha.results import EXPERIMENT_FILE, JOB_COLUMNS, Experiment, ResultsError
 from raysha.schedulers.base import Decision, JobKind
 from raysha.stop import StopCriterion
 
@@ -116,6 +117,9 @@ def _simulate(
                          "max_results or metric_threshold): the schedulers start new trials forever")
     if seed is not None and hasattr(objective, "with_seed"):
         objective = objective.with_seed(seed)
+    if out is not None and (Path(out) / EXPERIMENT_FILE).exists():
+        # refuse before running, not after: each simulation is a new experiment
+        raise ResultsError(f"{out} already holds another experiment; choose another folder for this one")
 
     metric = scheduler.metric
     sign = scheduler.sign

@@ -191,3 +191,19 @@ def test_busy_fraction_of_a_runtime_folder(tmp_path):
     assert exp.end_time == 10.0
     assert exp.busy_fraction() == pytest.approx(7.0 / 20.0)
     assert exp.metadata["status"] == "finished"
+
+
+def test_simulate_refuses_an_existing_folder_before_running(tmp_path):
+    from raysha.results import ResultsError
+
+    small_sim().save(tmp_path)
+    calls = []
+
+    def objective(config, epoch):
+        calls.append(epoch)
+        return {"validation_error": 0.5, "time": 1.0}
+
+    s = ASHA(STRAGGLER_SPACE, "validation_error", max_resource_attr="max_epochs")
+    with pytest.raises(ResultsError, match="another experiment"):
+        simulate(s, objective, 2, StopCriterion(max_trials=5), out=tmp_path)
+    assert calls == []
