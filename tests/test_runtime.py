@@ -308,3 +308,36 @@ def test_a_dead_worker_fails_its_trial_and_is_replaced(tmp_path):
     df = exp.results
     assert set(df[df["epoch"] == 3]["trial_id"]) == ok
     assert not df.duplicated(["trial_id", "epoch"]).any()
+
+
+def test_an_experiment_continues_from_its_folder(tmp_path):
+    """The hooks a restore builds on: tuner.pkl, scheduler_state.json, durable checkpoints, resume_state."""
+    import json
+
+    from ray import cloudpickle
+
+    sched = promotion_asha(seed=4)
+    tuner = Tuner(fn_trainable, sched, n_workers=2, stop=StopCriterion(max_trials=12),
+                  storage_path=str(tmp_path), name="cont", verbose=0)
+    first = tuner.fit()
+    folder = tmp_path / "cont"
+    saved = cloudpickle.loads((folder / "tuner.pkl").read_bytes())
+    assert saved["kwargs"]["name"] == "cont" and len(saved["scheduler"].trials) == 0
+    state = json.loads((folder / "scheduler_state.json").read_text())
+    paused = {t for t, r in sched.trials.items() if r.status == TrialStatus.PAUSED}
+    assert {int(t) for t in state["checkpoints"]} == paused and paused
+    assert all(os.path.exists(e["durable"]) for e in state["checkpoints"].values())
+
+    # continue: the scheduler from its saved state, checkpoints only on disk now (the objects are gone)
+    sched2 = saved["scheduler"]
+    sched2.load_state_dict(state["scheduler"])
+    max_recorded = first.results.groupby("trial_id")["epoch"].max().to_dict()
+    resume = dict(state, max_recorded=max_recorded)
+    tuner2 = Tuner(saved["trainable"], sched2, n_workers=2, stop=StopCriterion(max_trials=24),
+                   storage_path=str(tmp_path), name="cont", verbose=0, _resume_state=resume)
+    exp = tuner2.fit()
+    check_results(exp, sched2)
+    assert len(sched2.trials) == 24
+    assert tuner2.summary["ckpt_sources"].get("durable", 0) >= 1
+    old = exp.results[exp.results["trial_id"].isin(paused)]
+    assert (old[old["epoch"] > 1]["loaded"] == 1).all()

@@ -54,7 +54,7 @@ class Controller:
                  checkpoint_dir: Optional[str] = None, shared_refs: Optional[dict] = None,
                  flush_every: float = 1.5, report_flush_interval: float = 0.25,
                  stop_grace_s: float = 3.0, keep_live: bool = True,
-                 debug_lose_checkpoints: bool = False):
+                 debug_lose_checkpoints: bool = False, resume_state: Optional[dict] = None):
         self.scheduler = scheduler
         self.trainable = trainable
         self.n_workers = n_workers
@@ -111,6 +111,22 @@ class Controller:
         self._last_flush = 0.0
         self._last_state = 0.0
         self.startup_s = None
+        if resume_state:
+            self._load_resume_state(resume_state)
+
+    def _load_resume_state(self, state: dict) -> None:
+        """Continue an experiment (restore): durable checkpoints of paused trials, what is logged already.
+
+        ``state`` is what ``scheduler_state.json`` holds (``checkpoints``: {trial_id: {resource,
+        durable}}, ``started_ids``) plus ``max_recorded``: {trial_id: largest resource level
+        already in the results} (read it from the results parts, which may be newer than the
+        state snapshot), so replayed levels are not logged twice.
+        """
+        for t, e in (state.get("checkpoints") or {}).items():
+            self.ckpts.put(int(t), e["resource"], None, e.get("durable"), -1)
+        self.max_recorded.update({int(t): r for t, r in (state.get("max_recorded") or {}).items()})
+        self.started_ids.update(int(t) for t in state.get("started_ids") or [])
+        self.n_started = len(self.started_ids)
 
     # -- set up -------------------------------------------------------------------
     def _make_worker(self, idx: int):
@@ -494,7 +510,9 @@ class Controller:
             return
         try:
             state = {"scheduler": self.scheduler.state_dict(), "checkpoints": self.ckpts.index(),
-                     "n_results": self.n_results, "n_started": self.n_started, "elapsed": self._now()}
+                     "n_results": self.n_results, "n_started": self.n_started, "elapsed": self._now(),
+                     "started_ids": sorted(self.started_ids),
+                     "max_recorded": {str(t): r for t, r in self.max_recorded.items()}}
             path = os.path.join(self.folder, "scheduler_state.json")
             tmp = path + ".tmp"
             with open(tmp, "w") as f:

@@ -80,6 +80,7 @@ class Tuner:
         stop_grace_s: float = 3.0,
         keep_live_trainables: bool = True,
         _debug_lose_checkpoints: bool = False,
+        _resume_state: Optional[dict] = None,
     ):
         if not callable(trainable):
             raise TunerError(f"Tuner: trainable must be a function f(config) or a raysha.Trainable "
@@ -124,6 +125,12 @@ class Tuner:
         self.stop_grace_s = float(stop_grace_s)
         self.keep_live_trainables = bool(keep_live_trainables)
         self._debug_lose_checkpoints = _debug_lose_checkpoints
+        self._resume_state = _resume_state
+        self._init_kwargs = {
+            "n_workers": n_workers, "resources_per_trial": resources_per_trial, "stop": stop,
+            "storage_path": storage_path, "name": self.name,
+            "verbose": verbose, "flush_every": flush_every, "stop_grace_s": stop_grace_s,
+            "keep_live_trainables": keep_live_trainables}
         root = self.storage_path if self.storage_path and "://" not in self.storage_path else _default_root()
         self.folder = os.path.join(os.path.abspath(os.path.expanduser(root)), self.name)
         self.checkpoint_dir = None
@@ -221,6 +228,26 @@ class Tuner:
             "status": "running",
         }
 
+    def _save_tuner_pickle(self) -> None:
+        """``tuner.pkl`` in the experiment folder: trainable, the scheduler as configured, Tuner arguments.
+
+        What a restore needs to rebuild this Tuner (then the scheduler's state comes from
+        ``scheduler_state.json``). Skipped with a warning when the trainable cannot be pickled.
+        """
+        from ray import cloudpickle
+
+        try:
+            data = cloudpickle.dumps({"trainable": self.trainable, "scheduler": self._fresh_scheduler,
+                                      "kwargs": self._init_kwargs, "name": self.name,
+                                      "shared_objects": sorted(self.shared_objects)})
+            os.makedirs(self.folder, exist_ok=True)
+            tmp = os.path.join(self.folder, ".tuner.pkl.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, os.path.join(self.folder, "tuner.pkl"))
+        except Exception as e:
+            warnings.warn(f"raysha: could not save tuner.pkl ({e!r}); a restore needs the trainable again")
+
     # -- run ----------------------------------------------------------------------------
     def fit(self):
         """Run the experiment to its end (or Ctrl-C) and return its `Experiment`."""
@@ -230,11 +257,14 @@ class Tuner:
         from raysha.runtime.controller import Controller
         from raysha.runtime.progress import Progress
 
-        if os.path.exists(os.path.join(self.folder, "experiment.json")):
+        if self._resume_state is None and os.path.exists(os.path.join(self.folder, "experiment.json")):
             raise TunerError(f"Tuner: the experiment folder {self.folder} exists already; choose another "
                              f"name (or storage_path), or continue it with Tuner.restore")
         if not ray.is_initialized():
             ray.init()
+        from ray import cloudpickle
+
+        self._fresh_scheduler = cloudpickle.loads(cloudpickle.dumps(self.scheduler))
         opts, n = self._worker_options()
         self.worker_options = opts
         shared_refs = {k: [ray.put(v)] for k, v in self.shared_objects.items()}
@@ -247,8 +277,10 @@ class Tuner:
             self.scheduler, self.trainable, n, opts, self.stop, self.folder, meta,
             checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
             stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            debug_lose_checkpoints=self._debug_lose_checkpoints)
+            debug_lose_checkpoints=self._debug_lose_checkpoints, resume_state=self._resume_state)
         run_ref = ctrl.run.remote()
+        if self._resume_state is None:
+            self._save_tuner_pickle()
         summary = None
         try:
             with Progress(self.verbose, self.name) as progress:
