@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     import ray
 
     t = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     init_s = time.perf_counter() - t
     print(f"ray.init: {init_s:.2f} s (not counted)")
     out = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),

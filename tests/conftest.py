@@ -9,6 +9,7 @@ def ray_2cpu_2gpu():
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=True)
+    # address="local": always a fresh local instance, never a cluster another process left running
+    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=True)
     yield ray
     ray.shutdown()

@@ -86,6 +86,7 @@ def resumed_elsewhere(df) -> int:
 def test_two_gpu_actors_have_their_own_gpu(tmp_path):
     def gpu_fn(config):
         for e in range(1, 4):
+            time.sleep(0.1)   # long enough for both actors to be up and take trials
             session.report(epoch=e, loss=config["x"], gpu=int(os.environ["CUDA_VISIBLE_DEVICES"]),
                            pid=os.getpid())
 
@@ -341,3 +342,27 @@ def test_an_experiment_continues_from_its_folder(tmp_path):
     assert tuner2.summary["ckpt_sources"].get("durable", 0) >= 1
     old = exp.results[exp.results["trial_id"].isin(paused)]
     assert (old[old["epoch"] > 1]["loaded"] == 1).all()
+
+
+class DiesAtSecondPause(ClassTrainable):
+    """The actor dies after the scheduler paused the trial at 3, before the checkpoint is returned."""
+
+    def state_dict(self):
+        marker = os.path.join(self.shared["dir"], f"died_{session.get_trial_id()}")
+        if self.steps == 3 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return super().state_dict()
+
+
+def test_a_pause_whose_checkpoint_never_came_back_resumes_from_the_previous_one(tmp_path):
+    sched = promotion_asha(seed=5)
+    tuner = Tuner(DiesAtSecondPause, sched, n_workers=2, stop=StopCriterion(max_trials=20),
+                  storage_path=str(tmp_path), name="died", verbose=0, shared_objects={"dir": str(tmp_path)})
+    exp = tuner.fit()
+    died = {int(p.name.split("_")[1]) for p in tmp_path.glob("died_*")}
+    assert died and {f["trial_id"] for f in tuner.summary["failures"]} == died
+    check_results(exp, sched)            # state consistent: epochs 2-3 were replayed, not reported twice
+    df = exp.results
+    went_on = set(df[(df["epoch"] > 3) & df["trial_id"].isin(died)]["trial_id"])
+    assert went_on, "no trial whose checkpoint was lost was promoted again"

@@ -158,7 +158,8 @@ class Controller:
         try:
             info = await worker.hello.remote()
         except Exception as e:
-            print(f"raysha: trial actor {idx} did not start: {type(e).__name__}: {e}", flush=True)
+            if not (self.finished or self.stopping):
+                print(f"raysha: trial actor {idx} did not start: {type(e).__name__}: {e}", flush=True)
             info = None
         self._starting.discard(idx)
         if info is not None and worker is self.workers[idx]:
@@ -250,6 +251,8 @@ class Controller:
             if e is not None:
                 msg["ckpt_ref"] = [e.ref] if e.ref is not None else None
                 msg["ckpt_durable"] = e.durable
+                # older than the job's start when the trial's last pause never returned its checkpoint
+                msg["ckpt_resource"] = e.resource
         elif job.trial_id not in self.started_ids:  # (a trial whose checkpoint was freed restarts from 0)
             self.started_ids.add(job.trial_id)
             self.n_started += 1
@@ -362,9 +365,12 @@ class Controller:
 
         try:
             info = await info_ref
-        except Exception as e:  # the worker died (or was killed when stopping)
+        except ray.exceptions.RayActorError as e:  # the worker died (or was killed when stopping)
             info = {"status": "interrupted" if self.stopping else "failed", "tail": [],
                     "tail_seq": None, "error": f"{type(e).__name__}: {e}", "worker_died": True}
+        except Exception as e:  # run() itself raised: the worker is alive
+            info = {"status": "interrupted" if self.stopping else "failed", "tail": [],
+                    "tail_seq": None, "error": f"{type(e).__name__}: {e}"}
         try:
             if info.get("tail_seq") is not None:
                 seq = info["tail_seq"]
@@ -381,7 +387,6 @@ class Controller:
             self.jobs.pop(rj.key, None)
         finally:
             self._wake.set()
-        _ = ray
 
     def _end_job(self, rj: RunningJob, info: dict, ckpt_ref) -> None:
         """Synchronous: the job's result reaches the scheduler and the checkpoint store."""

@@ -101,9 +101,9 @@ class Session:
             if not self._warned_stale:
                 self._warned_stale = True
                 warnings.warn(
-                    f"raysha: trial {self.trial_id} reported {attr}={resource} but already has "
-                    f"{attr}={self.last_resource}; such reports are ignored (resume from "
-                    f"get_checkpoint() to avoid repeating work)", stacklevel=3)
+                    f"raysha: trial {self.trial_id} reported {attr}={resource} but is at "
+                    f"{attr}={self.last_resource} already; reports at or below that level are not "
+                    f"logged again (resuming from get_checkpoint() avoids repeating work)", stacklevel=3)
             return
         self.last_resource = resource
         self.last_checkpoint = checkpoint

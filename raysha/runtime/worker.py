@@ -94,6 +94,7 @@ class TrialWorker:
         try:
             if self.is_class:
                 trainable_obj = live
+                level = job["start"]            # the level the trainable's state is at
                 if trainable_obj is None:
                     trainable_obj = self.trainable()
                     trainable_obj.shared = self.shared
@@ -101,9 +102,15 @@ class TrialWorker:
                     if job["kind"] == "resume":
                         state = session.get_checkpoint()
                         if state is None:
-                            raise RuntimeError(f"trial {tid}: no checkpoint to resume from")
-                        trainable_obj.load_state_dict(state)
-                self._loop(trainable_obj, session)
+                            # no checkpoint (its pause never returned one): train again from scratch;
+                            # the levels the trial has already are not reported twice
+                            level = 0
+                        else:
+                            trainable_obj.load_state_dict(state)
+                            level = job.get("ckpt_resource", job["start"])
+                    else:
+                        level = 0
+                self._loop(trainable_obj, session, level)
                 info["status"] = "completed"
             else:
                 self.trainable(dict(job["config"]))
@@ -112,16 +119,20 @@ class TrialWorker:
             info["status"] = e.status
         except Exception as e:  # the trainable failed: the trial fails, the worker lives on
             info["status"] = "failed"
-            info["error"] = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        finally:
-            ss._set_session(None)
+            info["error"] = _format(e)
         if info["status"] == "paused":
-            if self.is_class:
-                checkpoint = trainable_obj.state_dict()
-                live_obj = trainable_obj
-            else:
-                checkpoint = session.last_checkpoint
-                live_obj = checkpoint
+            try:
+                if self.is_class:
+                    checkpoint = trainable_obj.state_dict()   # (the session is still open here)
+                    live_obj = trainable_obj
+                else:
+                    checkpoint = session.last_checkpoint
+                    live_obj = checkpoint
+            except Exception as e:
+                info["status"] = "failed"
+                info["error"] = _format(e)
+        ss._set_session(None)
+        if info["status"] == "paused":
             resource = session.last_resource
             if self.checkpoint_dir:
                 path = ck.durable_path(self.checkpoint_dir, tid, resource)
@@ -144,13 +155,17 @@ class TrialWorker:
         info["run_s"] = time.monotonic() - t_start
         return info, checkpoint
 
-    def _loop(self, t: Trainable, session: ss.Session) -> None:
-        start, until = session.start, session.until
-        first = int(math.floor(start)) + 1
+    def _loop(self, t: Trainable, session: ss.Session, level: float) -> None:
+        """Train epochs level+1 .. until; those up to the job's start (a replay) are not reported."""
+        until = session.until
+        first = int(math.floor(level)) + 1
         epochs = itertools.count(first) if math.isinf(until) else range(first, int(until) + 1)
         attr = self.resource_attr
+        start = session.start
         for epoch in epochs:
             metrics = t.train_epoch(epoch)
+            if epoch <= start:
+                continue   # replaying levels lost with a checkpoint: the results have them already
             metrics = dict(metrics) if metrics else {}
             metrics.setdefault(attr, epoch)
             session.report(metrics)
@@ -194,6 +209,10 @@ class TrialWorker:
         live, self._live = self._live, None
         if live is not None and self.is_class:
             _cleanup(live[2])
+
+
+def _format(e: BaseException) -> str:
+    return "".join(traceback.format_exception(type(e), e, e.__traceback__))
 
 
 def _cleanup(t) -> None:
