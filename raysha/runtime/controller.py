@@ -185,9 +185,9 @@ class Controller:
         self.started = True
         self._wake = asyncio.Event()
         self.t0 = time.monotonic()
-        await self._start_workers()
         tick = 0.5
         try:
+            await self._start_workers()
             while True:
                 now = self._now()
                 if not self.stopping and self.stop.time_up(now):
