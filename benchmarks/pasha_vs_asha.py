@@ -21,7 +21,7 @@ otherwise the synthetic LeNet-like `raysha.objectives.StragglerObjective`
 ``benchmarks/results/pasha_vs_asha.json`` with per-seed rows, medians and
 interquartile ranges.
 
-Usage: python benchmarks/pasha_vs_asha.py [--seeds 10] [--trials 256] [--workers 4]
+Usage: python benchmarks/pasha_vs_asha.py [--seeds 10] [--trials 256] [--workers 4] [--types promotion stopping]
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ def pick(exp, metric: str):
     return int(row["trial_id"]), config, int(top)
 
 
-def one_run(cls, objective, space, metric, max_t, seed, trials, workers, **kw):
+def one_run(cls, objective, space, metric, max_t, seed, trials, workers, kind="promotion"):
     s = cls(space, metric, "min", "epoch", max_t=max_t, grace_period=1, reduction_factor=3,
-            type="promotion", random_seed=seed, max_trials=trials, **kw)
+            type=kind, random_seed=seed, max_trials=trials)
     exp = simulate(s, objective, n_workers=workers, stop=StopCriterion(max_trials=trials), seed=seed)
     df = exp.results
     trial, config, top = pick(exp, metric)
@@ -96,46 +96,68 @@ def main(argv=None) -> dict:
     ap.add_argument("--trials", type=int, default=256)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--objective", choices=("auto", "recorded", "straggler"), default="auto")
+    ap.add_argument("--types", nargs="+", choices=("promotion", "stopping"), default=["promotion", "stopping"],
+                    help="ASHA variants to compare (Syne Tune's PASHA is promotion-based: the primary one)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "pasha_vs_asha.json"))
     args = ap.parse_args(argv)
 
     name, objective, space, metric, max_t = load_objective(args.objective)
     t0 = time.perf_counter()
-    rows = {"ASHA": [], "PASHA": []}
-    for seed in range(args.seeds):
-        rows["ASHA"].append(one_run(ASHA, objective, space, metric, max_t, seed, args.trials, args.workers))
-        rows["PASHA"].append(one_run(PASHA, objective, space, metric, max_t, seed, args.trials, args.workers))
-    summary = {}
-    for m, rs in rows.items():
-        summary[m] = {k: stats([r[k] for r in rs])
-                      for k in ("epochs", "sim_time", "best_observed", "pick_error", "final_max_t")}
-    paired = {
-        "epochs_ratio_pasha_over_asha": stats([p["epochs"] / a["epochs"] for a, p in zip(rows["ASHA"], rows["PASHA"])]),
-        "pick_error_diff_pasha_minus_asha": stats([p["pick_error"] - a["pick_error"]
-                                                   for a, p in zip(rows["ASHA"], rows["PASHA"])]),
-        "best_observed_diff_pasha_minus_asha": stats([p["best_observed"] - a["best_observed"]
-                                                      for a, p in zip(rows["ASHA"], rows["PASHA"])]),
-        "seeds_pasha_fewer_epochs": sum(p["epochs"] < a["epochs"] for a, p in zip(rows["ASHA"], rows["PASHA"])),
-        "seeds_pick_within_0.005": sum(p["pick_error"] <= a["pick_error"] + 0.005
-                                       for a, p in zip(rows["ASHA"], rows["PASHA"])),
-    }
+    print(f"objective: {name} ({objective!r}); {args.trials} trials, {args.workers} workers, "
+          f"{args.seeds} seeds, max_t {max_t}")
+    variants = {kind: compare(kind, objective, space, metric, max_t, args) for kind in args.types}
+    oracle = None
+    if hasattr(objective, "curves"):  # the recorded table: the best any configuration reaches at max_t
+        c = objective.curves
+        oracle = float(c.loc[c["epoch"] == max_t, metric].min())
+        print(f"best recorded configuration at epoch {max_t}: {oracle:.4f}")
     out = {
         "benchmark": "pasha_vs_asha",
         "objective": name,
         "objective_repr": repr(objective),
         "settings": {"trials": args.trials, "workers": args.workers, "seeds": args.seeds, "max_t": max_t,
-                     "grace_period": 1, "reduction_factor": 3, "type": "promotion",
-                     "pasha": {"ranking_criterion": "soft_ranking_auto", "epsilon_scaling": 1.0}},
-        "summary": summary,
-        "paired": paired,
-        "runs": rows,
+                     "grace_period": 1, "reduction_factor": 3,
+                     "pasha": {"ranking_criterion": "soft_ranking_auto", "epsilon_scaling": 1.0,
+                               "epsilon_percentile": 90}},
+        "primary": args.types[0],
+        "best_recorded_at_max_t": oracle,
+        "variants": variants,
         "machine": platform.platform(),
         "wall_seconds": time.perf_counter() - t0,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    print(f"objective: {name} ({objective!r}); {args.trials} trials, {args.workers} workers, "
-          f"{args.seeds} seeds, max_t {max_t}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2))
+    print(f"saved {args.out}")
+    return out
+
+
+def compare(kind, objective, space, metric, max_t, args) -> dict:
+    rows = {"ASHA": [], "PASHA": []}
+    for seed in range(args.seeds):
+        rows["ASHA"].append(one_run(ASHA, objective, space, metric, max_t, seed, args.trials, args.workers, kind))
+        rows["PASHA"].append(one_run(PASHA, objective, space, metric, max_t, seed, args.trials, args.workers, kind))
+    summary = {m: {k: stats([r[k] for r in rs])
+                   for k in ("epochs", "sim_time", "best_observed", "pick_error", "final_max_t")}
+               for m, rs in rows.items()}
+    pairs = list(zip(rows["ASHA"], rows["PASHA"]))
+    paired = {
+        "epochs_ratio_pasha_over_asha": stats([p["epochs"] / a["epochs"] for a, p in pairs]),
+        "pick_error_diff_pasha_minus_asha": stats([p["pick_error"] - a["pick_error"] for a, p in pairs]),
+        "best_observed_diff_pasha_minus_asha": stats([p["best_observed"] - a["best_observed"] for a, p in pairs]),
+        "seeds_pasha_fewer_epochs": sum(p["epochs"] < a["epochs"] for a, p in pairs),
+        "seeds_pick_within_0.005": sum(p["pick_error"] <= a["pick_error"] + 0.005 for a, p in pairs),
+        "seeds_best_observed_within_0.005": sum(p["best_observed"] <= a["best_observed"] + 0.005 for a, p in pairs),
+    }
+    verdict = {
+        "pasha_fewer_epochs (median)": summary["PASHA"]["epochs"]["median"] < summary["ASHA"]["epochs"]["median"],
+        "pick_error within 0.005 (median)":
+            summary["PASHA"]["pick_error"]["median"] <= summary["ASHA"]["pick_error"]["median"] + 0.005,
+        "best_observed within 0.005 (median)":
+            summary["PASHA"]["best_observed"]["median"] <= summary["ASHA"]["best_observed"]["median"] + 0.005,
+    }
     fmt = lambda s, p=4: f"{s['median']:.{p}f} [IQR {s['q1']:.{p}f} .. {s['q3']:.{p}f}]"
+    print(f"-- type {kind}")
     for m in rows:
         s = summary[m]
         print(f"{m:6s} epochs {fmt(s['epochs'], 0)}  sim time {fmt(s['sim_time'], 0)} s  "
@@ -145,10 +167,8 @@ def main(argv=None) -> dict:
           f"pick error PASHA-ASHA: {fmt(paired['pick_error_diff_pasha_minus_asha'])}; "
           f"PASHA fewer epochs in {paired['seeds_pasha_fewer_epochs']}/{args.seeds} seeds, "
           f"pick within 0.005 in {paired['seeds_pick_within_0.005']}/{args.seeds}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2))
-    print(f"saved {args.out}")
-    return out
+    print(f"verdict: {verdict}")
+    return {"summary": summary, "paired": paired, "verdict": verdict, "runs": rows}
 
 
 if __name__ == "__main__":
