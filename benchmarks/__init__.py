@@ -1,0 +1,1 @@
+"""raysha benchmark suite: `python -m benchmarks` runs it and writes benchmarks/REPORT.md."""
