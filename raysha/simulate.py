@@ -171,6 +171,8 @@ def _simulate(
     n_rows = 0
     # job span columns
     j_cols: dict[str, list] = {c: [] for c in JOB_COLUMNS}
+    j_worker, j_trial, j_start, j_end, j_start_res, j_end_res, j_kind, j_reason = (
+        j_cols[c].append for c in JOB_COLUMNS)
 
     heap: list = []
     heappush, heappop = heapq.heappush, heapq.heappop
@@ -195,14 +197,14 @@ def _simulate(
         n_jobs += 1
         running.discard(w_tid[w])
         if keep_jobs:
-            j_cols["worker"].append(w)
-            j_cols["trial_id"].append(w_tid[w])
-            j_cols["start"].append(w_start[w])
-            j_cols["end"].append(t)
-            j_cols["start_resource"].append(w_start_res[w])
-            j_cols["end_resource"].append(w_epoch[w])
-            j_cols["kind"].append(w_kind[w])
-            j_cols["end_reason"].append(reason)
+            j_worker(w)
+            j_trial(w_tid[w])
+            j_start(w_start[w])
+            j_end(t)
+            j_start_res(w_start_res[w])
+            j_end_res(w_epoch[w])
+            j_kind(w_kind[w])
+            j_reason(reason)
         w_tid[w] = -1
 
     def start_epoch(w: int, t: float) -> None:
