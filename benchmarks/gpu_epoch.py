@@ -83,7 +83,6 @@ def measure(args, batch_size, amp, data, device):
     for rep in range(args.warmup + args.repeats):
         # the same permutation for both: restore the trainable's generator state
         gen_state = t.generator.get_state()
-        perm = torch.randperm(t.n_train, generator=torch.Generator().set_state(gen_state.clone())).to(device)
         order = ("raysha", "bare") if rep % 2 == 0 else ("bare", "raysha")
         for who in order:
             sync(device)
@@ -92,7 +91,8 @@ def measure(args, batch_size, amp, data, device):
                 t.generator.set_state(gen_state)
                 m = t.train_epoch(rep + 1)
                 err = m["validation_error"]
-            else:
+            else:   # the bare loop shuffles inside the timed region too
+                perm = torch.randperm(t.n_train, generator=torch.Generator().set_state(gen_state)).to(device)
                 err = bare_epoch(bare_model, bare_opt, t.train_x, t.train_y, t.test_x, t.test_y,
                                  batch_size, perm, amp, device)
             sync(device)
