@@ -1,0 +1,425 @@
+"""Write ``benchmarks/REPORT.md`` and its PNG figures from the JSON under ``benchmarks/results/``.
+
+Only reads results: nothing is measured here. A section whose JSON is missing
+is listed as not run. Figures drawn here: overhead, decision cost,
+utilization, any-time bands, scale; the learning-curve figures come from the
+sections that hold the raw reports (``anytime``, ``real_run``).
+
+Usage: python -m benchmarks.report [--results-dir ...] [--figures-dir ...] [--report ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TOOL_LABELS = {"raysha": "raysha", "raytune": "Ray Tune", "optuna": "Optuna", "synetune": "Syne Tune"}
+DEFAULT_COMMANDS = {
+    "overhead": "python -m benchmarks.peers", "decision_cost": "python -m benchmarks.decision_cost",
+    "utilization": "python -m benchmarks.utilization", "anytime": "python -m benchmarks.anytime",
+    "real_run": "python -m benchmarks.real_run", "scale": "python -m benchmarks.scale",
+}
+
+
+def _load(results: Path, name: str) -> Optional[dict]:
+    p = results / name
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _save(fig, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _fmt(v, spec=".3g", none="–"):
+    if v is None:
+        return none
+    try:
+        return format(v, spec)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+class Report:
+    def __init__(self, results: Path, figures: Path, report: Path):
+        self.results, self.figures, self.report = results, figures, report
+        self.suite = _load(results, "suite.json") or {}
+        self.lines: list[str] = []
+        self.fig_rel = os.path.relpath(figures, report.parent)
+
+    def add(self, *text: str) -> None:
+        self.lines.extend(text)
+
+    def figure(self, name: Optional[str], caption: str) -> None:
+        if name and (self.figures / name).exists():
+            self.add(f"![{caption}]({self.fig_rel}/{name})", "")
+
+    def provenance(self, section: str, data: Optional[dict]) -> None:
+        sec = (self.suite.get("sections") or {}).get(section, {})
+        cmd = sec.get("command") or DEFAULT_COMMANDS[section]
+        date = (data or {}).get("date") or sec.get("finished") or "?"
+        machine = (data or {}).get("machine")
+        if isinstance(machine, dict):
+            machine = machine.get("platform")
+        cpus = (data or {}).get("cpu_count") or (isinstance((data or {}).get("machine"), dict)
+                                                  and data["machine"].get("cpus"))
+        wall = f", section took {sec['wall_s']:.0f} s" if sec.get("wall_s") is not None else ""
+        quick = " **(quick sizes: a smoke test, not a measurement)**" if sec.get("quick") else ""
+        self.add(f"*Command:* `{cmd}` — *date:* {date} — *machine:* {machine or '?'}, "
+                 f"{cpus or '?'} CPUs{wall}{quick}", "")
+
+    # -- sections ----------------------------------------------------------------------
+    def overhead(self) -> None:
+        d = _load(self.results, "peers.json")
+        self.add("## 1. Overhead: N trials × 27 epochs, zero-cost objective", "")
+        if d is None:
+            self.add("Not run (no `results/peers.json`).", "")
+            return
+        self.provenance("overhead", d)
+        self.add(f"Workload: {d['workload']}. Every tool runs in the same suite run, one after the other, "
+                 f"so the ratios compare like with like on this shared machine. Wall time starts when the "
+                 f"tool's run starts and ends when it returns; `ray.init` ({d.get('ray_init_s')} s) is not "
+                 f"counted. Optuna runs in-process (threads, no Ray, no processes per trial); Syne Tune's "
+                 f"local backend starts one Python process per trial; Ray Tune and raysha run on local Ray "
+                 f"with 2 CPUs.", "")
+        rows = []
+        for n in d["sizes"]:
+            base = d["tools"].get("raysha", {}).get(str(n))
+            for tool, runs in d["tools"].items():
+                r = runs.get(str(n))
+                if not r:
+                    continue
+                ratio = "1 (baseline)" if tool == "raysha" else \
+                    (_fmt(r["wall_s"] / base["wall_s"], ".3g") + "×" if base else "–")
+                rows.append([n, TOOL_LABELS.get(tool, tool), _fmt(r["wall_s"], ".2f"), r["trials"], r["reports"],
+                             _fmt(r["reports_per_s"], ".0f"), _fmt(r["overhead_ms_per_trial"], ".1f"), ratio])
+        self.add(_table(["N", "tool", "wall s", "trials", "reports", "reports/s", "ms per trial",
+                         "wall / raysha wall"], rows), "")
+        self.add("Report counts differ between tools at the same N because a stop decision takes effect at "
+                 "different moments: raysha and Optuna decide each rung report before the trial goes on; Ray "
+                 "Tune's decision reaches a trial a few reports late; Syne Tune's reaches a trial's process "
+                 "after it has sent most of its 27 epochs (a zero-cost trial outruns the tuner's polling).", "")
+        if d.get("skipped"):
+            self.add("Skipped (never faked):", "")
+            self.add(*[f"- `{k}`: {v}" for k, v in d["skipped"].items()], "")
+        # figure
+        tools = list(d["tools"])
+        sizes = d["sizes"]
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        width = 0.8 / max(1, len(tools))
+        for i, tool in enumerate(tools):
+            xs, ys = [], []
+            for j, n in enumerate(sizes):
+                r = d["tools"][tool].get(str(n))
+                if r:
+                    xs.append(j + i * width)
+                    ys.append(r["wall_s"])
+            bars = ax.bar(xs, ys, width, label=TOOL_LABELS.get(tool, tool))
+            for b, y in zip(bars, ys):
+                ax.annotate(f"{y:.3g}", (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=7)
+        ax.set_xticks([j + width * (len(tools) - 1) / 2 for j in range(len(sizes))])
+        ax.set_xticklabels([f"N = {n:,} trials" for n in sizes])
+        ax.set_yscale("log")
+        ax.set_ylabel("wall seconds (log)")
+        ax.set_title("N trials × 27 epochs, zero-cost objective, ASHA, 2 workers", fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        self.figure(_save(fig, self.figures / "overhead_wall.png"), "overhead: wall seconds per tool")
+
+    def decision_cost(self) -> None:
+        d = _load(self.results, "decision_cost.json")
+        self.add("## 2. Decision cost: one ASHA stop/continue decision", "")
+        if d is None:
+            self.add("Not run (no `results/decision_cost.json`).", "")
+            return
+        self.provenance("decision_cost", d)
+        self.add("Both schedulers get the same stream: N trials already in the first rung, then fresh trials "
+                 "reporting at that rung (grace 1, η 3). Ray Tune's `ASHAScheduler` is called directly, no "
+                 "trials run (`benchmarks/decision_cost.py`).", "")
+        rows = [[f"{r['trials_in_rung']:,}", _fmt(r["raysha_us"], ".2f"), _fmt(r["raytune_us"], ".1f"),
+                 _fmt(r["ratio_raytune_over_raysha"], ".0f") + "×" if r["ratio_raytune_over_raysha"] else "–"]
+                for r in d["rows"]]
+        self.add(_table(["trials in the rung", "raysha µs/decision", "Ray Tune µs/decision",
+                         "Ray Tune / raysha"], rows), "")
+        self.add(f"Growth over the sizes: raysha {_fmt(d.get('raysha_growth'), '.2f')}×, Ray Tune "
+                 f"{_fmt(d.get('raytune_growth'), '.1f')}×.", "")
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        n = [r["trials_in_rung"] for r in d["rows"]]
+        ax.plot(n, [r["raysha_us"] for r in d["rows"]], "o-", label="raysha (sorted rung, O(log n))")
+        if all(r["raytune_us"] for r in d["rows"]):
+            ax.plot(n, [r["raytune_us"] for r in d["rows"]], "s-", label="Ray Tune ASHAScheduler (O(n))")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("trials already in the rung")
+        ax.set_ylabel("µs per decision")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        self.figure(_save(fig, self.figures / "decision_cost.png"), "decision cost against rung size")
+
+    def utilization(self) -> None:
+        d = _load(self.results, "utilization.json")
+        self.add("## 3. Utilization: synchronous vs asynchronous, simulated workers", "")
+        if d is None:
+            self.add("Not run (no `results/utilization.json`).", "")
+            return
+        self.provenance("utilization", d)
+        st = d["settings"]
+        self.add(f"Straggler objective (lognormal per-trial epoch times), η {st['reduction_factor']}, grace "
+                 f"{st['grace_period']}, {st['max_epochs']} epochs max, a budget of {st['budget_s']:.0f} "
+                 f"simulated seconds per run, {st['seeds']} seed(s) per cell (medians). Busy fraction = "
+                 f"worker-seconds training / (workers × budget). Time to target = first simulated time a "
+                 f"report reaches validation error ≤ {st['target']}; \"not reached\" when a seed missed it.", "")
+        rows = []
+        for r in d["summary"]:
+            ttt = r["time_to_target_median_s"]
+            ttt_s = f"{ttt:,.0f} s" if ttt is not None else f"not reached ({r['reached']}/{r['seeds']} seeds)"
+            rows.append([r["workers"], r["label"], f"{100 * r['busy_fraction_median']:.1f} %", ttt_s,
+                         _fmt(r["best_median"], ".4f"), _fmt(r["trials_median"], ",.0f")])
+        self.add(_table(["workers", "scheduler", "busy", "time to target", "best at budget", "trials"], rows), "")
+        self.add("raysha's synchronous baselines run one bracket at a time with sizes fixed by η and the rung "
+                 "levels (sync SH: 27 trials at 1 epoch, 9 at 3, 3 at 9, 1 at 27), so at 64 and 512 workers "
+                 "most workers have no job: the synchronisation cost the asynchronous schedulers remove, "
+                 "exaggerated by brackets not sized to the cluster.", "")
+        workers = sorted({r["workers"] for r in d["summary"]})
+        labels = list(dict.fromkeys(r["label"] for r in d["summary"]))
+        for key, fname, ylabel, title in (
+                ("busy_fraction_median", "utilization_busy.png", "busy fraction", "worker busy fraction"),
+                ("time_to_target_median_s", "utilization_time_to_target.png", "simulated seconds (log)",
+                 f"time to validation error ≤ {st['target']} (missing bar: not reached)")):
+            fig, ax = plt.subplots(figsize=(7.5, 3.8))
+            width = 0.8 / len(labels)
+            plotted = 0
+            for i, lab in enumerate(labels):
+                xs, ys = [], []
+                for j, w in enumerate(workers):
+                    r = next((x for x in d["summary"] if x["workers"] == w and x["label"] == lab), None)
+                    if r and r[key] is not None:
+                        xs.append(j + i * width)
+                        ys.append(r[key])
+                ax.bar(xs, ys, width, label=lab)
+                plotted += len(ys)
+            ax.set_xticks([j + width * (len(labels) - 1) / 2 for j in range(len(workers))])
+            ax.set_xticklabels([f"{w} workers" for w in workers])
+            if key.startswith("time") and plotted:
+                ax.set_yscale("log")
+            elif not plotted:
+                ax.text(0.5, 0.5, "no run reached the target", transform=ax.transAxes, ha="center")
+            ax.set_ylabel(ylabel)
+            ax.set_title(title, fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend(fontsize=7, ncol=2)
+            self.figure(_save(fig, self.figures / fname), title)
+
+    def anytime(self) -> None:
+        d = _load(self.results, "anytime.json")
+        self.add("## 4. Any-time quality on the LeNet curves", "")
+        if d is None:
+            self.add("Not run (no `results/anytime.json`).", "")
+            return
+        self.provenance("anytime", d)
+        st = d["settings"]
+        if not d["objective"].startswith("recorded"):
+            self.add(f"**The recorded LeNet curves (`raysha/data/lenet_curves.parquet`) were missing when this "
+                     f"ran: the synthetic curve objective stood in** (`{d['objective_repr']}`, metric "
+                     f"`{d['metric']}`).", "")
+        else:
+            self.add(f"Objective: `{d['objective_repr']}` (real per-epoch errors and epoch times).", "")
+        self.add(f"d2l's settings: {st['max_epochs']} epochs, grace {st['grace_period']}, η "
+                 f"{st['reduction_factor']}, {st['workers']} workers; budget {st['budget_s']:.0f} simulated "
+                 f"seconds (= {st['budget_trials']:g} median full trials of {st['median_trial_time_s']:.1f} s "
+                 f"per worker); {st['seeds']} scheduler seeds each. Best {d['metric']} so far: median "
+                 f"[interquartile range] over seeds at a quarter, half and all of the budget.", "")
+        rows = []
+        for r in d["summary"]:
+            cells = [r["label"]]
+            for k in ("best_at_25pct", "best_at_50pct", "best_at_100pct"):
+                b = r[k]
+                cells.append(f"{_fmt(b['median'], '.4f')} [{_fmt(b['q1'], '.4f')}, {_fmt(b['q3'], '.4f')}]")
+            cells.append(_fmt(r["trials_median"], ".0f"))
+            rows.append(cells)
+        self.add(_table(["scheduler", "25 % of budget", "50 %", "100 %", "trials (median)"], rows), "")
+        grid = np.array(d["grid_s"])
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        for r in d["summary"]:
+            b = d["bands"][r["scheduler"]]
+            med = np.array([np.nan if v is None else v for v in b["median"]], dtype=float)
+            q1 = np.array([np.nan if v is None else v for v in b["q1"]], dtype=float)
+            q3 = np.array([np.nan if v is None else v for v in b["q3"]], dtype=float)
+            line, = ax.plot(grid, med, label=r["label"], linewidth=1.5)
+            ax.fill_between(grid, q1, q3, color=line.get_color(), alpha=0.15)
+        finite = [v for r in d["summary"] for v in d["bands"][r["scheduler"]]["q3"][len(grid) // 8:] if v]
+        if finite:
+            lo = min(v for r in d["summary"] for v in d["bands"][r["scheduler"]]["q1"] if v)
+            ax.set_ylim(lo * 0.98, max(finite) * 1.02)
+        ax.set_xlabel("simulated wall-clock time (s)")
+        ax.set_ylabel(f"best {d['metric']} so far")
+        ax.set_title(f"median and interquartile band over {st['seeds']} seeds", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        self.figure(_save(fig, self.figures / "anytime_bands.png"), "any-time quality, median and IQR")
+        figs = d.get("figures", {})
+        self.add("d2l's figures on the same data (seed 0): ASHA's learning curves against wall-clock time, and "
+                 "the best-so-far of asynchronous random search against ASHA.", "")
+        self.figure(figs.get("asha_learning_curves"), "ASHA learning curves against wall-clock")
+        self.figure(figs.get("random_vs_asha"), "best so far: async random search vs ASHA")
+
+    def real_run(self) -> None:
+        d = _load(self.results, "real_run.json")
+        self.add("## 5. Real run: d2l's LeNet experiment on local Ray (CPU, shortened)", "")
+        if d is None:
+            self.add("Not run (no `results/real_run.json`).", "")
+            return
+        self.provenance("real_run", d)
+        st = d["settings"]
+        self.add(f"**Shortened CPU run, not comparable with d2l in absolute terms**: {st['n_train']:,} training "
+                 f"images (of 60,000), {st['n_test']:,} validation images (of 10,000), {st['budget_s']:.0f} s per "
+                 f"scheduler (d2l: 12 minutes), {st['workers']} trial actors on CPU slots, torch {st['torch']}. "
+                 f"GPUs visible to Ray: {st['ray_cluster_gpus']:g} — this machine has no GPU, and the GPU "
+                 f"machine lent to some tasks has no Ray, so no GPU run was made. d2l's numbers: "
+                 f"{d['d2l_source']}.", "")
+        rows = []
+        for k, r in d["runs"].items():
+            cfg = r.get("best_config") or {}
+            cfg_s = ", ".join(f"{n}={_fmt(v, '.3g')}" for n, v in cfg.items() if n in ("learning_rate", "batch_size"))
+            rows.append([r["label"], r["trials"], r["epochs_trained"], _fmt(r["best_validation_error"], ".4f"),
+                         f"{cfg_s} (epoch {r['best_epoch']})" if cfg_s else "–",
+                         _fmt((r.get("d2l") or {}).get("best"), ".4f"), (r.get("d2l") or {}).get("trials", "–")])
+        self.add(_table(["scheduler", "trials", "epochs trained", "best validation error", "best config",
+                         "d2l best", "d2l trials"], rows), "")
+        for n in d.get("notes", []):
+            self.add(f"- note: {n}")
+        self.add("")
+        figs = d.get("figures", {})
+        self.figure(figs.get("asha_learning_curves"), "real run: ASHA learning curves")
+        self.figure(figs.get("random_vs_asha"), "real run: best so far")
+
+    def scale(self) -> None:
+        d = _load(self.results, "scale.json")
+        self.add("## 6. Scale: the scheduler actor with many workers, memory to 10,000 trials", "")
+        if d is None:
+            self.add("Not run (no `results/scale.json`).", "")
+            return
+        self.provenance("scale", d)
+        self.add(f"The real runtime with {d['workers']} trial actors (`resources_per_trial={d['resources_per_trial']}` "
+                 f"on a 2-CPU local Ray), {d['workload']}, until {d['trials_target']:,} trials started. RSS "
+                 f"sampled from `/proc` at each status poll (about once a second).", "")
+        dr = d["driver_rss_mib"]
+        rows = [
+            ["trial actors up after", f"{d['actor_startup_s']:.1f} s"],
+            ["run loop (after the actors are up)", f"{d['run_loop_s']:.1f} s"],
+            ["trials / reports", f"{d['trials']:,} / {d['reports']:,}"],
+            ["trials/s through the scheduler actor (run loop)", _fmt(d["trials_per_s"], ".0f")],
+            ["trials/s, steady state (10–90 % of the trials)", _fmt(d["steady_trials_per_s"], ".0f")],
+            ["reports/s (run loop)", _fmt(d["reports_per_s"], ".0f")],
+            ["driver RSS before fit / peak during / after (results loaded)",
+             f"{dr['before_fit']:.0f} / {_fmt(dr['peak_during_fit'], '.0f')} / {dr['after_fit']:.0f} MiB"],
+            ["scheduler actor RSS, peak", f"{_fmt(d['controller_rss_mib_peak'], '.0f')} MiB"],
+        ]
+        self.add(_table(["", "value"], rows), "")
+        s = [x for x in d["samples"] if x["trials_started"] > 0]
+        if s:
+            fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+            n = [x["trials_started"] for x in s]
+            a1.plot(n, [x["driver_rss_mib"] for x in s], "o-", ms=3, label="driver")
+            a1.plot(n, [x["controller_rss_mib"] or np.nan for x in s], "s-", ms=3, label="scheduler actor")
+            a1.set_xlabel("trials started")
+            a1.set_ylabel("RSS (MiB)")
+            a1.set_ylim(bottom=0)
+            a1.legend(fontsize=8)
+            a1.grid(alpha=0.3)
+            a1.set_title("memory as trials grow", fontsize=10)
+            a2.plot([x["elapsed"] for x in s], n, "o-", ms=3)
+            a2.set_xlabel("seconds since the scheduler actor started")
+            a2.set_ylabel("trials started")
+            a2.set_title(f"{d['workers']} workers: {_fmt(d['steady_trials_per_s'], '.0f')} trials/s steady",
+                         fontsize=10)
+            a2.grid(alpha=0.3)
+            self.figure(_save(fig, self.figures / "scale.png"), "scale: RSS and trials over time")
+
+    def others(self) -> None:
+        rows = []
+        d = _load(self.results, "scheduler_throughput.json")
+        if d:
+            r = d["rows"][-1]
+            rows.append(["`benchmarks/scheduler_throughput.py`", f"{r['trials_in_rungs']:,} trials in the rungs: "
+                         f"{r['us_per_rung_decision']:.2f} µs per rung decision", d.get("date", "?")])
+        d = _load(self.results, "simulate_scale.json")
+        if d:
+            r = d["rows"][0]
+            rows.append(["`benchmarks/simulate_scale.py`", f"{r['trials']:,} simulated trials, {d['workers']} workers: "
+                         f"{r['wall_s']} s wall (record={r['record']})", d.get("date", "?")])
+        d = _load(self.results, "pasha_vs_asha.json")
+        if d:
+            p = d["paired"]["epochs_ratio_pasha_over_asha"]["median"]
+            rows.append(["`benchmarks/pasha_vs_asha.py`", f"PASHA / ASHA epochs (median, {d['settings']['seeds']} "
+                         f"seeds, objective {d['objective']}): {p:.3g}", d.get("date", "?")])
+        if rows:
+            self.add("## Other measurements kept in `results/` (not rerun by the suite)", "")
+            self.add(_table(["script", "headline", "date"], rows), "")
+
+    def write(self) -> Path:
+        m = self.suite.get("machine") or {}
+        self.add("# raysha benchmarks", "")
+        self.add(f"Generated by `python -m benchmarks.report` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+                 f"from the JSON in `benchmarks/results/`.", "")
+        if self.suite:
+            secs = self.suite.get("sections", {})
+            self.add(f"*Suite command:* `{self.suite.get('command', 'python -m benchmarks')}` (`make bench`) — "
+                     f"*started:* {self.suite.get('started', '?')} — *machine:* {m.get('platform', '?')}, "
+                     f"{m.get('cpu_count', '?')} CPUs, {m.get('memory_gib', '?')} GiB, Python {m.get('python', '?')}"
+                     + (f" — *suite wall time:* {self.suite['wall_s'] / 60:.1f} min" if self.suite.get("wall_s") else ""),
+                     "")
+            if secs:
+                self.add(_table(["section", "command", "exit", "seconds"],
+                                [[k, f"`{v['command']}`", v["exit_code"], f"{v['wall_s']:.0f}"]
+                                 for k, v in secs.items()]), "")
+        self.add("The machine is a shared 2-core VM: other work ran beside the suite, so absolute times are "
+                 "noisy; every ratio below is taken between runs of the same suite run, side by side.", "")
+        for section in (self.overhead, self.decision_cost, self.utilization, self.anytime, self.real_run,
+                        self.scale, self.others):
+            section()
+        self.report.parent.mkdir(parents=True, exist_ok=True)
+        self.report.write_text("\n".join(self.lines).rstrip() + "\n")
+        return self.report
+
+
+def write_report(results: Path, figures: Path, report: Path) -> Path:
+    return Report(Path(results), Path(figures), Path(report)).write()
+
+
+def main(argv=None) -> Path:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results-dir", default=str(HERE / "results"))
+    ap.add_argument("--figures-dir", default=str(HERE / "figures"))
+    ap.add_argument("--report", default=str(HERE / "REPORT.md"))
+    args = ap.parse_args(argv)
+    path = write_report(Path(args.results_dir), Path(args.figures_dir), Path(args.report))
+    print(f"wrote {path}")
+    return path
+
+
+if __name__ == "__main__":
+    main()
