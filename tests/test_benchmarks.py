@@ -1,0 +1,123 @@
+"""Smoke tests of the benchmark suite's pieces at tiny sizes (the real sizes run with `make bench`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import anytime, report, utilization  # noqa: E402
+
+
+def test_utilization_tiny(tmp_path):
+    out = tmp_path / "utilization.json"
+    d = utilization.main(["--workers", "4", "16", "--seeds", "1", "--budget", "600", "--target", "0.2",
+                          "--schedulers", "sync-sh", "asha", "random", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["summary"] == d["summary"]
+    cells = {(r["scheduler"], r["workers"]): r for r in d["summary"]}
+    assert set(cells) == {(s, w) for s in ("sync-sh", "asha", "random") for w in (4, 16)}
+    # asynchronous schedulers keep every worker busy; sync SH idles at its rungs
+    assert cells[("asha", 16)]["busy_fraction_median"] > 0.99
+    assert cells[("sync-sh", 16)]["busy_fraction_median"] < cells[("asha", 16)]["busy_fraction_median"]
+    for r in d["runs"]:
+        assert r["time_to_target_s"] is None or 0 < r["time_to_target_s"] <= 600
+
+
+def test_anytime_tiny_synthetic(tmp_path):
+    out, figs = tmp_path / "anytime.json", tmp_path / "figures"
+    d = anytime.main(["--seeds", "2", "--objective", "curves", "--schedulers", "random", "asha",
+                      "--out", str(out), "--figures", str(figs)])
+    assert d["objective"].startswith("curves")
+    assert len(d["grid_s"]) == anytime.GRID_POINTS
+    for kind in ("random", "asha"):
+        med = [v for v in d["bands"][kind]["median"] if v is not None]
+        assert med and all(a >= b for a, b in zip(med, med[1:]))  # best so far never gets worse
+    assert (figs / d["figures"]["asha_learning_curves"]).exists()
+    assert (figs / d["figures"]["random_vs_asha"]).exists()
+
+
+def _fake_section_results(results: Path) -> None:
+    """Small, hand-written JSON in the sections' formats (report.py only reads them)."""
+    results.mkdir(parents=True, exist_ok=True)
+    row = lambda n, wall, reports: {"n": n, "wall_s": wall, "trials": n, "reports": reports,  # noqa: E731
+                                    "reports_per_s": reports / wall, "overhead_ms_per_trial": 1000 * wall / n}
+    (results / "peers.json").write_text(json.dumps({
+        "workload": "N trials x 27 epochs", "sizes": [10], "ray_init_s": 1.0, "date": "d", "machine": "m",
+        "cpu_count": 2, "tools": {"raysha": {"10": row(10, 1.0, 40)}, "optuna": {"10": row(10, 0.01, 50)}},
+        "skipped": {"raytune": "not installed"}, "ratios": {}}))
+    (results / "scale.json").write_text(json.dumps({
+        "workers": 4, "resources_per_trial": {"cpu": 0.01}, "workload": "w", "trials_target": 20,
+        "actor_startup_s": 1.0, "run_loop_s": 2.0, "trials": 20, "reports": 60, "trials_per_s": 10.0,
+        "steady_trials_per_s": 11.0, "reports_per_s": 30.0,
+        "driver_rss_mib": {"before_fit": 100, "after_fit": 120, "peak_during_fit": 110},
+        "controller_rss_mib_peak": 150,
+        "samples": [{"trials_started": 5, "elapsed": 1.0, "driver_rss_mib": 100, "controller_rss_mib": 140},
+                    {"trials_started": 20, "elapsed": 2.0, "driver_rss_mib": 101, "controller_rss_mib": 150}]}))
+
+
+def test_report_from_results(tmp_path):
+    results, figures, md = tmp_path / "results", tmp_path / "figures", tmp_path / "REPORT.md"
+    _fake_section_results(results)
+    utilization.main(["--workers", "4", "--seeds", "1", "--budget", "300", "--schedulers", "asha", "sync-sh",
+                      "--out", str(results / "utilization.json")])
+    anytime.main(["--seeds", "2", "--objective", "curves", "--schedulers", "random", "asha",
+                  "--out", str(results / "anytime.json"), "--figures", str(figures)])
+    path = report.write_report(results, figures, md)
+    text = path.read_text()
+    for heading in ("## 1. Overhead", "## 2. Decision cost", "## 3. Utilization", "## 4. Any-time",
+                    "## 5. Real run", "## 6. Scale"):
+        assert heading in text
+    assert "Not run (no `results/decision_cost.json`)" in text
+    assert "`raytune`: not installed" in text           # a missing peer is named, not faked
+    assert "synthetic curve objective stood in" in text  # the fallback is said out loud
+    links = [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]
+    assert len(links) >= 6
+    for link in links:
+        assert (md.parent / link).exists(), link
+
+
+def test_optuna_peer_tiny():
+    pytest.importorskip("optuna")
+    from benchmarks import peers
+
+    r = peers.run_optuna(6)
+    assert r["trials"] == 6 and 6 <= r["reports"] <= 6 * peers.EPOCHS
+
+
+def test_suite_runner_quick(tmp_path):
+    from benchmarks.__main__ import main
+
+    results, figures, md = tmp_path / "results", tmp_path / "figures", tmp_path / "REPORT.md"
+    rc = main(["--quick", "--only", "utilization,anytime", "--results-dir", str(results),
+               "--figures-dir", str(figures), "--report", str(md)])
+    assert rc == 0
+    suite = json.loads((results / "suite.json").read_text())
+    assert set(suite["sections"]) == {"utilization", "anytime"}
+    assert all(s["exit_code"] == 0 and s["quick"] for s in suite["sections"].values())
+    text = md.read_text()
+    assert "quick sizes" in text and "CPUs" in text
+
+
+def test_suite_rejects_unknown_section(tmp_path):
+    from benchmarks.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--only", "nope", "--results-dir", str(tmp_path)])
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_overhead_quick_on_ray(tmp_path):
+    from benchmarks import peers
+
+    out = tmp_path / "peers.json"
+    d = peers.main(["--sizes", "5", "--tools", "raysha", "--out", str(out)])
+    r = d["tools"]["raysha"]["5"]
+    assert r["trials"] == 5 and r["reports"] >= 5
