@@ -122,6 +122,10 @@ class Report:
                  "different moments: raysha and Optuna decide each rung report before the trial goes on; Ray "
                  "Tune's decision reaches a trial a few reports late; Syne Tune's reaches a trial's process "
                  "after it has sent most of its 27 epochs (a zero-cost trial outruns the tuner's polling).", "")
+        if d.get("synetune_python"):
+            self.add(f"Syne Tune ran from its own virtual environment (`{d['synetune_python'].replace(str(Path.home()), '~')}`, created by "
+                     f"`python -m benchmarks.peers --install-synetune`): installing it into the project's "
+                     f"environment would add xgboost, scikit-learn, statsmodels and psutil beside Ray.", "")
         if d.get("skipped"):
             self.add("Skipped (never faked):", "")
             self.add(*[f"- `{k}`: {v}" for k, v in d["skipped"].items()], "")
