@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import os
 import platform
 import statistics
 import sys
@@ -148,6 +149,7 @@ def main(argv=None) -> int:
         "torch": torch.__version__, "python": platform.python_version(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/gpu_epoch.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "loadavg_1min_at_start": os.getloadavg()[0],
         "cases": [],
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +161,7 @@ def main(argv=None) -> int:
             result["cases"].append(r)
             print(f"{bs:>5} {r['precision']:>14} {r['raysha_median_s']:9.4f} {r['bare_median_s']:9.4f} "
                   f"{r['ratio_raysha_over_bare']:6.3f}", flush=True)
+            result["loadavg_1min_at_end"] = os.getloadavg()[0]
             result["max_ratio"] = max(c["ratio_raysha_over_bare"] for c in result["cases"])
             out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}; worst ratio raysha/bare = {result['max_ratio']:.3f}", flush=True)
