@@ -141,7 +141,7 @@ class Report:
                 if r:
                     xs.append(j + i * width)
                     ys.append(r["wall_s"])
-            bars = ax.bar(xs, ys, width, label=TOOL_LABELS.get(tool, tool))
+            bars = ax.bar(xs, ys, width, label=TOOL_LABELS.get(tool, tool), color=f"C{i}")
             for b, y in zip(bars, ys):
                 ax.annotate(f"{y:.3g}", (b.get_x() + b.get_width() / 2, y), ha="center", va="bottom", fontsize=7)
         ax.set_xticks([j + width * (len(tools) - 1) / 2 for j in range(len(sizes))])
@@ -223,7 +223,7 @@ class Report:
                     if r and r[key] is not None:
                         xs.append(j + i * width)
                         ys.append(r[key])
-                ax.bar(xs, ys, width, label=lab)
+                ax.bar(xs, ys, width, label=lab, color=f"C{i}")
                 plotted += len(ys)
             ax.set_xticks([j + width * (len(labels) - 1) / 2 for j in range(len(workers))])
             ax.set_xticklabels([f"{w} workers" for w in workers])
