@@ -234,7 +234,8 @@ class Report:
             ax.set_ylabel(ylabel)
             ax.set_title(title, fontsize=10)
             ax.grid(axis="y", alpha=0.3)
-            ax.legend(fontsize=7, ncol=2)
+            from matplotlib.patches import Patch
+            ax.legend(handles=[Patch(color=f"C{i}", label=lab) for i, lab in enumerate(labels)], fontsize=7, ncol=2)
             self.figure(_save(fig, self.figures / fname), title)
 
     def anytime(self) -> None:
