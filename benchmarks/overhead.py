@@ -128,7 +128,8 @@ def main(argv=None) -> int:
     print(f"ray.init: {init_s:.2f} s (not counted)")
     out = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                        "python": platform.python_version(), "ray": ray.__version__},
-           "ray_init_s": round(init_s, 2), "raysha": {}, "peer": None, "ratio": {}}
+           "ray_init_s": round(init_s, 2), "load_average_at_start": list(os.getloadavg()),
+           "raysha": {}, "peer": None, "ratio": {}}
     root = tempfile.mkdtemp(prefix="raysha_overhead_")
     for case in cases:
         r = run_raysha(case, root)
@@ -154,6 +155,7 @@ def main(argv=None) -> int:
                 print(f"raytune {case:>13}: {r['wall_s']:.2f} s wall, {r['reports']} reports, "
                       f"{r['reports_per_s']:.0f} reports/s, {r['overhead_s_per_trial'] * 1000:.1f} ms/trial")
                 print(f"ratio   {case:>13}: Ray Tune wall / raysha wall = {ratio:.1f}x")
+    out["load_average_at_end"] = list(os.getloadavg())   # a shared machine skews both sides
     ray.shutdown()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
