@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Callable, Optional, Sequence
 
-SCHEDULERS = ("asha", "asha-promotion", "hyperband", "sync-sh", "sync-hyperband", "random")
+from raysha.schedulers.factory import SCHEDULERS, make_scheduler  # noqa: F401  (re-exported)
 
 
 class CLIError(Exception):
@@ -50,30 +50,6 @@ def _positive_float(text: str) -> float:
 
 
 # -- simulate -------------------------------------------------------------------
-
-def make_scheduler(kind: str, space, metric: str, mode: str, max_resource_attr: str,
-                   grace_period: float = 1, reduction_factor: float = 3, seed: int = 0):
-    """A scheduler by its CLI name, on `space` with the largest resource taken from `max_resource_attr`."""
-    from raysha.schedulers import ASHA, RandomSearch, SyncHyperband, SyncSuccessiveHalving
-
-    common = dict(metric=metric, mode=mode, resource_attr="epoch", max_resource_attr=max_resource_attr,
-                  random_seed=seed)
-    hb = dict(grace_period=grace_period, reduction_factor=reduction_factor)
-    if kind == "asha":
-        return ASHA(space, type="stopping", **hb, **common)
-    if kind == "asha-promotion":
-        return ASHA(space, type="promotion", **hb, **common)
-    if kind == "hyperband":
-        probe = ASHA(space, **hb, **common)
-        return ASHA(space, type="promotion", brackets=len(probe.levels) + 1, **hb, **common)
-    if kind == "sync-sh":
-        return SyncSuccessiveHalving(space, **hb, **common)
-    if kind == "sync-hyperband":
-        return SyncHyperband(space, **hb, **common)
-    if kind == "random":
-        return RandomSearch(space, **common)
-    raise CLIError(f"unknown scheduler {kind!r}; choose from {', '.join(SCHEDULERS)}")
-
 
 def _simulate_args(p: argparse.ArgumentParser) -> None:
     from raysha.objectives import OBJECTIVES
@@ -165,16 +141,26 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-# -- demo (placeholder until the LeNet engineer wires it) ---------------------------
+# -- run / demo (raysha.runs owns the arguments and the handlers) ------------------------
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    from raysha.runs import add_run_arguments
+    add_run_arguments(p)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from raysha.runs import run_command
+    return run_command(args)
+
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="demo-results", help="experiment folder (default demo-results)")
+    from raysha.runs import add_demo_arguments
+    add_demo_arguments(p)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    print("raysha demo: the LeNet demo is not wired yet; try `raysha simulate --plot --out DIR`",
-          file=sys.stderr)
-    return 1
+    from raysha.runs import demo_command
+    return demo_command(args)
 
 
 # -- preview (raysha.schedulers.preview owns the arguments and the handler) -----------
@@ -193,7 +179,8 @@ register("simulate", _simulate_args, _simulate,
          "simulate a scheduler on a synthetic objective (no Ray, simulated clock)")
 register("preview", _preview_args, _preview,
          "what a scheduler configuration will do: trials per rung level, before running")
-register("demo", _demo_args, _demo, "ASHA on LeNet / Fashion-MNIST (not wired yet)")
+register("run", _run_args, _run, "tune a workload on Ray (LeNet on Fashion-MNIST, d2l's ASHA experiment)")
+register("demo", _demo_args, _demo, "a short ASHA run of LeNet on Fashion-MNIST on local Ray, with plots")
 
 
 def build_parser() -> argparse.ArgumentParser:

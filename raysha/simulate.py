@@ -235,7 +235,7 @@ def _simulate(
             retired += 1
             return True
         tid = job.trial_id
-        if kind is START:
+        if kind is START and tid not in configs:  # a START of a known trial restarts it from scratch
             if not allowed:
                 raise ValueError(f"scheduler {type(scheduler).__name__} started trial {tid} after "
                                  f"next_job(allow_new=False): the stop criterion allows no new trial")

@@ -69,9 +69,16 @@ def test_rerun_into_the_same_folder_is_refused(tmp_path, capsys):
     assert "another experiment" in capsys.readouterr().err
 
 
-def test_demo_placeholder(capsys):
-    assert main(["demo", "--out", "demo-results"]) == 1  # what `make demo` runs
-    assert "not wired yet" in capsys.readouterr().err
+def test_run_and_demo_are_registered_with_their_arguments(capsys):
+    from raysha.cli import build_parser
+
+    args = build_parser().parse_args(["run", "lenet", "--scheduler", "pasha", "--workers", "3",
+                                      "--n-train", "1000", "--storage", "/tmp/x"])
+    assert (args.workload, args.scheduler, args.workers, args.n_train) == ("lenet", "pasha", 3, 1000)
+    assert build_parser().parse_args(["demo"]).out == "demo-results"  # what `make demo` runs
+    with pytest.raises(SystemExit):
+        main(["run", "resnet"])
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
 
 
 def test_no_command_prints_help(capsys):

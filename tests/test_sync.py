@@ -84,3 +84,13 @@ def test_no_new_trials_finishes_the_partial_rung():
         s.on_report(t, 1, {"loss": t}, 0)
     j = s.next_job(0, allow_new=False)
     assert j.kind == JobKind.RESUME and j.trial_id == 0
+
+
+def test_trials_not_kept_at_a_rung_free_their_checkpoints_at_once():
+    s = make()
+    for _ in range(9):
+        s.next_job(0)
+    for t in range(9):
+        s.on_report(t, 1, {"loss": t / 10}, 0)
+    assert sorted(s.removable_checkpoints()) == [3, 4, 5, 6, 7, 8]
+    assert s.removable_checkpoints() == [], "each trial is reported once"

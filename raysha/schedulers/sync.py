@@ -17,6 +17,7 @@ from raysha.schedulers.base import (
     DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
     resolve_max_t, with_resource,
 )
+from raysha.schedulers.checkpoints import CheckpointLedger
 from raysha.schedulers.rungs import check_rung_levels, geometric_rung_levels, hyperband_bracket_sizes
 
 
@@ -67,6 +68,7 @@ class SyncHyperband(Scheduler):
         self._members: list[int] = []  # trials of the current rung (started or to resume)
         self._queue: list[int] = []    # members promoted to this rung, not yet resumed
         self._results: dict[int, float] = {}  # losses reported at the current rung level
+        self.checkpoints = CheckpointLedger([])  # paused trials not kept at a rung: freed at once
 
     @property
     def bracket(self) -> int:
@@ -88,6 +90,7 @@ class SyncHyperband(Scheduler):
         for t in ranked:
             if t not in keep and self.trials[t].status == TrialStatus.PAUSED:
                 self.trials[t].status = TrialStatus.STOPPED
+                self.checkpoints.finished(t)
         if keep:
             self._rung += 1
             self._members, self._queue = keep, list(keep)
@@ -134,9 +137,11 @@ class SyncHyperband(Scheduler):
         if resource >= self.max_t:
             rec.status = TrialStatus.COMPLETED
             decision = Decision.STOP
+            self.checkpoints.finished(trial_id)
         else:
             rec.status = TrialStatus.PAUSED
             decision = Decision.PAUSE
+            self.checkpoints.paused(trial_id, self._rung, loss)
         self._record(trial_id, loss)
         return decision
 
@@ -144,8 +149,14 @@ class SyncHyperband(Scheduler):
         rec = self.trials.get(trial_id)
         was_running = rec is not None and rec.status == TrialStatus.RUNNING
         super().on_trial_end(trial_id, status)
+        if status == TrialStatus.FAILED.value:
+            self.checkpoints.finished(trial_id)
         if was_running and trial_id in self._members and trial_id not in self._results:
             self._record(trial_id, math.inf)  # a lost slot counts as worst so the rung can complete
+
+    def removable_checkpoints(self) -> list[int]:
+        """Trials not kept at a rung, completed or failed, that held a checkpoint: each reported once."""
+        return self.checkpoints.drain()
 
     def rung_sizes(self) -> dict:
         return {0: {level: size for size, level in self._plan()}}
@@ -156,6 +167,7 @@ class SyncHyperband(Scheduler):
             "iteration": self._iteration, "rung": self._rung, "members": self._members,
             "queue": self._queue, "results": [[t, repr(v)] for t, v in self._results.items()],
         }
+        state["checkpoints"] = self.checkpoints.state()
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -164,6 +176,8 @@ class SyncHyperband(Scheduler):
         self._iteration, self._rung = s["iteration"], s["rung"]
         self._members, self._queue = list(s["members"]), list(s["queue"])
         self._results = {int(t): float(v) for t, v in s["results"]}
+        if "checkpoints" in state:
+            self.checkpoints.load(state["checkpoints"])
 
 
 class SyncSuccessiveHalving(SyncHyperband):
