@@ -13,8 +13,11 @@ _LAZY = {
     "SyncHyperband": "raysha.schedulers.sync",
     "PASHA": "raysha.schedulers.pasha",
     "AdaptiveASHA": "raysha.schedulers.adaptive",
-    "preview": "raysha.schedulers.preview",
 }
+
+# Eager: the module and the function share the name `preview`; importing the
+# function here keeps `raysha.schedulers.preview` the function (the module is light).
+from raysha.schedulers.preview import preview  # noqa: E402,F401
 
 
 def __getattr__(name):

@@ -345,15 +345,3 @@ def preview_command(args) -> int:
     else:
         print(p)
     return 0
-
-
-# `raysha.schedulers.preview` names both this module and the function: importing the
-# module sets the package attribute to the module, so make the module callable too.
-class _CallableModule(type(json)):
-    def __call__(self, *args, **kwargs):
-        return preview(*args, **kwargs)
-
-
-import sys as _sys  # noqa: E402
-
-_sys.modules[__name__].__class__ = _CallableModule
