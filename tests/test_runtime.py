@@ -31,8 +31,25 @@ def promotion_asha(seed=0, **kw):
                 grace_period=1, reduction_factor=3, type="promotion", random_seed=seed, **kw)
 
 
+def barrier():
+    """With shared_objects={"barrier": folder}: hold a trial until both trial actors are up.
+
+    Makes tests that need both actors (resume elsewhere, one GPU each) independent of how
+    late the second actor starts on a loaded machine.
+    """
+    try:
+        folder = session.get_shared("barrier")
+    except KeyError:
+        return
+    open(os.path.join(folder, f"pid_{os.getpid()}"), "w").close()
+    deadline = time.monotonic() + 60
+    while len([p for p in os.listdir(folder) if p.startswith("pid_")]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 # -- trainables: the state ("steps") must survive pause/resume, so steps == epoch on every row --------
 def fn_trainable(config):
+    barrier()
     ckpt = session.get_checkpoint()
     start, steps = (ckpt["epoch"], ckpt["steps"]) if ckpt else (0, 0)
     for epoch in range(start + 1, config["max_epochs"] + 1):
@@ -44,6 +61,7 @@ def fn_trainable(config):
 
 class ClassTrainable(Trainable):
     def setup(self, config):
+        barrier()
         self.x = config["x"]
         self.steps = 0
 
@@ -85,14 +103,15 @@ def resumed_elsewhere(df) -> int:
 
 def test_two_gpu_actors_have_their_own_gpu(tmp_path):
     def gpu_fn(config):
+        barrier()
         for e in range(1, 4):
-            time.sleep(0.1)   # long enough for both actors to be up and take trials
             session.report(epoch=e, loss=config["x"], gpu=int(os.environ["CUDA_VISIBLE_DEVICES"]),
                            pid=os.getpid())
 
     sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", max_t=3)
+    (tmp_path / "b").mkdir()
     tuner = Tuner(gpu_fn, sched, stop=StopCriterion(max_trials=8), storage_path=str(tmp_path),
-                  name="gpus", verbose=0)
+                  name="gpus", verbose=0, shared_objects={"barrier": str(tmp_path / "b")})
     exp = tuner.fit()
     assert tuner.worker_options == {"num_gpus": 1, "num_cpus": 1.0}
     assert len(tuner.worker_info) == 2                      # one actor per GPU by default
@@ -109,8 +128,9 @@ def test_two_gpu_actors_have_their_own_gpu(tmp_path):
 
 def test_promotion_function_trainable_pauses_and_resumes(tmp_path):
     sched = promotion_asha(max_trials=30)   # knows its budget: frees never-promotable checkpoints
-    tuner = Tuner(fn_trainable, sched, n_workers=2,
-                  storage_path=str(tmp_path), name="fn", verbose=0)
+    (tmp_path / "b").mkdir()
+    tuner = Tuner(fn_trainable, sched, n_workers=2, storage_path=str(tmp_path), name="fn", verbose=0,
+                  shared_objects={"barrier": str(tmp_path / "b")})
     exp = tuner.fit()
     check_results(exp, sched)
     df = exp.results
@@ -132,8 +152,9 @@ def test_promotion_function_trainable_pauses_and_resumes(tmp_path):
 
 def test_promotion_class_trainable_keeps_live_state(tmp_path):
     sched = promotion_asha(seed=1)
+    (tmp_path / "b").mkdir()
     tuner = Tuner(ClassTrainable, sched, n_workers=2, stop=StopCriterion(max_trials=30),
-                  storage_path=str(tmp_path), name="cls", verbose=0)
+                  storage_path=str(tmp_path), name="cls", verbose=0, shared_objects={"barrier": str(tmp_path / "b")})
     exp = tuner.fit()
     check_results(exp, sched)
     s = tuner.summary
@@ -235,8 +256,10 @@ def test_stop_is_prompt_even_inside_a_long_epoch(tmp_path):
     # trial 1 never reported (killed inside its 30 s epoch); trial 0 stopped at its next flush
     assert set(df["trial_id"]) == {0} and df["tuner_time"].max() < 3.0 + 1.5
     assert list(df["epoch"]) == list(range(1, len(df) + 1))
-    # resources are released: the actors are gone
-    time.sleep(0.5)
+    # resources are released: the actors are gone (the raylet's view lags a little)
+    deadline = time.monotonic() + 15
+    while ray.available_resources().get("GPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert ray.available_resources().get("GPU", 0) == 2
 
 
