@@ -385,6 +385,61 @@ class Report:
             self.add("## Other measurements kept in `results/` (not rerun by the suite)", "")
             self.add(_table(["script", "headline", "date"], rows), "")
 
+    def headlines(self) -> None:
+        """A few sentences computed from the JSON: the ratios, each from one run."""
+        out = []
+        d = _load(self.results, "peers.json")
+        if d:
+            for n in d["sizes"]:
+                base = d["tools"].get("raysha", {}).get(str(n))
+                if not base:
+                    continue
+                parts = []
+                for tool in ("raytune", "synetune", "optuna"):
+                    r = d["tools"].get(tool, {}).get(str(n))
+                    if r:
+                        ratio = r["wall_s"] / base["wall_s"]
+                        parts.append(f"{TOOL_LABELS[tool]} {ratio:.3g}× raysha's wall time" if ratio >= 1 else
+                                     f"{TOOL_LABELS[tool]} {1 / ratio:.3g}× faster than raysha"
+                                     + (" (in-process threads, no Ray)" if tool == "optuna" else ""))
+                if parts:
+                    out.append(f"Overhead, {n:,} zero-cost trials × 27 epochs, 2 workers: raysha "
+                               f"{base['wall_s']:.3g} s ({base['overhead_ms_per_trial']:.3g} ms per trial); "
+                               + "; ".join(parts) + ".")
+        d = _load(self.results, "decision_cost.json")
+        if d and d["rows"][-1].get("ratio_raytune_over_raysha"):
+            r = d["rows"][-1]
+            out.append(f"Decision cost with {r['trials_in_rung']:,} trials in the rung: raysha "
+                       f"{r['raysha_us']:.2g} µs, Ray Tune's ASHAScheduler {r['raytune_us']:,.0f} µs "
+                       f"({r['ratio_raytune_over_raysha']:,.0f}×).")
+        d = _load(self.results, "utilization.json")
+        if d:
+            cell = {(r["scheduler"], r["workers"]): r for r in d["summary"]}
+            for w in sorted({r["workers"] for r in d["summary"]}):
+                a, sy = cell.get(("asha", w)), cell.get(("sync-sh", w))
+                if a and sy:
+                    t = a["time_to_target_median_s"]
+                    out.append(f"Simulated {w} workers: busy {100 * a['busy_fraction_median']:.0f} % with ASHA vs "
+                               f"{100 * sy['busy_fraction_median']:.1f} % with synchronous SH"
+                               + (f"; ASHA reaches the target in {t:,.0f} simulated s" if t else "") + ".")
+        d = _load(self.results, "anytime.json")
+        if d:
+            fin = {r["scheduler"]: r["best_at_100pct"]["median"] for r in d["summary"]}
+            if "asha" in fin and "random" in fin:
+                                src = "recorded LeNet curves" if d["objective"].startswith("recorded") else "synthetic curves"
+                out.append(f"Any-time ({src}, {d['settings']['seeds']} seeds): median "
+                           f"best {d['metric']} at the budget {fin['asha']:.4f} (ASHA) vs {fin['random']:.4f} "
+                           f"(async random search).")
+        d = _load(self.results, "scale.json")
+        if d:
+            out.append(f"Real runtime, {d['workers']} actors on 2 CPUs: {_fmt(d['steady_trials_per_s'], '.0f')} trials/s "
+                       f"steady through the scheduler actor; {d['trials']:,} trials with the scheduler actor at "
+                       f"{_fmt(d['controller_rss_mib_peak'], '.0f')} MiB peak RSS and the driver at "
+                       f"{_fmt(d['driver_rss_mib']['peak_during_fit'], '.0f')} MiB.")
+        if out:
+            self.add("## Headlines", "")
+            self.add(*[f"- {x}" for x in out], "")
+
     def write(self) -> Path:
         m = self.suite.get("machine") or {}
         self.add("# raysha benchmarks", "")
@@ -403,6 +458,7 @@ class Report:
                                  for k, v in secs.items()]), "")
         self.add("The machine is a shared 2-core VM: other work ran beside the suite, so absolute times are "
                  "noisy; every ratio below is taken between runs of the same suite run, side by side.", "")
+        self.headlines()
         for section in (self.overhead, self.decision_cost, self.utilization, self.anytime, self.real_run,
                         self.scale, self.others):
             section()
