@@ -426,7 +426,7 @@ class Report:
         if d:
             fin = {r["scheduler"]: r["best_at_100pct"]["median"] for r in d["summary"]}
             if "asha" in fin and "random" in fin:
-                                src = "recorded LeNet curves" if d["objective"].startswith("recorded") else "synthetic curves"
+                src = "recorded LeNet curves" if d["objective"].startswith("recorded") else "synthetic curves"
                 out.append(f"Any-time ({src}, {d['settings']['seeds']} seeds): median "
                            f"best {d['metric']} at the budget {fin['asha']:.4f} (ASHA) vs {fin['random']:.4f} "
                            f"(async random search).")
