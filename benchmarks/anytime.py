@@ -113,6 +113,9 @@ def main(argv=None) -> dict:
               f"[IQR {np.percentile(f, 25):.4f} .. {np.percentile(f, 75):.4f}]  trials {np.median(trials[kind]):.0f}",
               flush=True)
 
+    # a common target: the median final best over every scheduler and seed ("typical final quality");
+    # per scheduler, how soon each seed's best-so-far reaches it (on the grid)
+    target = float(np.median([v for k in finals for v in finals[k]]))
     summary = []
     bands = {}
     for kind in args.schedulers:
@@ -124,6 +127,16 @@ def main(argv=None) -> dict:
                        "q1": [None if np.isnan(x) else round(float(x), 5) for x in q1],
                        "q3": [None if np.isnan(x) else round(float(x), 5) for x in q3]}
         row = {"scheduler": kind, "label": LABELS[kind], "trials_median": float(np.median(trials[kind]))}
+        hits = []
+        for c in a:
+            ok = np.nonzero(c <= target)[0]
+            hits.append(float(grid[ok[0]]) if len(ok) else None)
+        reached = [h for h in hits if h is not None]
+        # the median over seeds exists when at least half of them reached the target
+        row["time_to_target"] = {
+            "median": float(np.median([h if h is not None else np.inf for h in hits]))
+            if 2 * len(reached) >= len(hits) else None,
+            "reached": len(reached), "seeds": len(hits)}
         for frac in (0.25, 0.5, 1.0):
             i = int(round(frac * GRID_POINTS)) - 1
             col = a[:, i]
@@ -150,7 +163,8 @@ def main(argv=None) -> dict:
     out = {"benchmark": "anytime", "objective": name, "objective_repr": repr(objective), "metric": metric,
            "settings": {"workers": args.workers, "seeds": args.seeds, "grace_period": 2, "reduction_factor": 2,
                         "max_epochs": space["max_epochs"], "median_trial_time_s": trial_time,
-                        "budget_s": budget, "budget_trials": args.budget_trials},
+                        "budget_s": budget, "budget_trials": args.budget_trials,
+                        "target": target, "target_rule": "median final best over all schedulers and seeds"},
            "grid_s": [round(float(x), 3) for x in grid], "bands": bands, "summary": summary,
            "finals": finals, "trials": trials, "figures": figures,
            "machine": platform.platform(), "cpu_count": os.cpu_count(),
