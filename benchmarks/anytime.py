@@ -91,6 +91,11 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     name, objective, space, metric = load_objective(args.objective)
     trial_time = median_trial_time(objective, space)
+    plateau = None
+    if name == "recorded":  # share of recorded configurations still at chance level (0.9) after the last epoch
+        last = objective.curves[objective.curves.epoch == space["max_epochs"]]["validation_error"]
+        plateau = {"configs": int(len(last)), "at_chance_after_last_epoch": int((last >= 0.85).sum()),
+                   "best_after_last_epoch": float(last.min())}
     budget = args.budget_trials * trial_time
     grid = np.linspace(0.0, budget, GRID_POINTS + 1)[1:]
     print(f"objective: {name}; median full trial {trial_time:.1f} s; budget {budget:.0f} s simulated, "
@@ -165,6 +170,7 @@ def main(argv=None) -> dict:
                         "max_epochs": space["max_epochs"], "median_trial_time_s": trial_time,
                         "budget_s": budget, "budget_trials": args.budget_trials,
                         "target": target, "target_rule": "median final best over all schedulers and seeds"},
+           "recorded_plateau": plateau,
            "grid_s": [round(float(x), 3) for x in grid], "bands": bands, "summary": summary,
            "finals": finals, "trials": trials, "figures": figures,
            "machine": platform.platform(), "cpu_count": os.cpu_count(),

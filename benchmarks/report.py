@@ -252,6 +252,14 @@ class Report:
                      f"`{d['metric']}`).", "")
         else:
             self.add(f"Objective: `{d['objective_repr']}` (real per-epoch errors and epoch times).", "")
+            pl = d.get("recorded_plateau")
+            if pl:
+                self.add(f"In this CPU recording (12,000 training images per epoch, see `raysha/data/README.md`) "
+                         f"{pl['at_chance_after_last_epoch']} of {pl['configs']} configurations are still at "
+                         f"chance level (error ≥ 0.85) after {d['settings']['max_epochs']} epochs, and the best "
+                         f"10-epoch error is {pl['best_after_last_epoch']:.4f}: d2l's sigmoid LeNet leaves its "
+                         f"0.9 plateau late, which makes early rungs poor judges. The numbers below are about "
+                         f"this table, not d2l's full-data curves.", "")
         self.add(f"d2l's settings: {st['max_epochs']} epochs, grace {st['grace_period']}, η "
                  f"{st['reduction_factor']}, {st['workers']} workers; budget {st['budget_s']:.0f} simulated "
                  f"seconds (= {st['budget_trials']:g} median full trials of {st['median_trial_time_s']:.1f} s "
