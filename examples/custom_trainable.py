@@ -77,6 +77,9 @@ def main():
                   shared_objects={"spirals": spirals()})
     exp = tuner.fit()
     best = exp.best()
+    if best is None:
+        print(f"no finite validation_error was reported (see {exp.path})")
+        return
     print(f"{len(exp.results)} reports from {exp.n_trials} trials in {exp.path}")
     print(f"best validation error {best['validation_error']:.3f} at epoch {int(best['epoch'])} "
           f"with {exp.best_config()}")

@@ -59,6 +59,9 @@ def main():
                   shared_objects={"data": make_data()})
     exp = tuner.fit()
     best = exp.best()
+    if best is None:
+        print(f"no finite val_mse was reported (see {exp.path})")
+        return
     print(f"{len(exp.results)} reports from {exp.n_trials} trials in {exp.path}")
     print(f"best val_mse {best['val_mse']:.4f} at epoch {int(best['epoch'])} with {exp.best_config()}")
     print("checkpoint loads:", tuner.summary["ckpt_sources"])
