@@ -13,6 +13,7 @@ _LAZY = {
     "StopCriterion": "raysha.stop",
     "report": "raysha.runtime.session",
     "get_checkpoint": "raysha.runtime.session",
+    "get_shared": "raysha.runtime.session",
     "Trainable": "raysha.runtime.trainable",
     "simulate": "raysha.simulate",
     "preview": "raysha.schedulers.preview",
