@@ -37,7 +37,7 @@ from raysha.schedulers.base import (
 )
 from raysha.schedulers.checkpoints import CheckpointLedger, check_max_trials, check_removal_kwargs
 from raysha.schedulers.rungs import (
-    RungSystem, check_rung_levels, geometric_rung_levels, hyperband_bracket_sizes,
+    RungSystem, hyperband_bracket_sizes, rung_levels_and_eta,
 )
 
 TYPES = ("stopping", "promotion")
@@ -70,12 +70,7 @@ class ASHA(Scheduler):
         self.pauses_trials = type == "promotion"
         self.max_resource_attr = max_resource_attr
         self.max_t = resolve_max_t(self.space, max_t, max_resource_attr)
-        if rung_levels is not None:
-            self.levels = check_rung_levels(rung_levels, self.max_t)
-            eta = (self.max_t / self.levels[0]) ** (1.0 / len(self.levels))
-        else:
-            self.levels = geometric_rung_levels(grace_period, reduction_factor, self.max_t)
-            eta = reduction_factor
+        self.levels, eta = rung_levels_and_eta(rung_levels, grace_period, reduction_factor, self.max_t)
         self.reduction_factor = eta
         n_levels = len(self.levels) + 1
         if isinstance(brackets, bool) or not isinstance(brackets, int) or not 1 <= brackets <= n_levels:

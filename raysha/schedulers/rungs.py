@@ -58,6 +58,19 @@ def check_rung_levels(rung_levels: Sequence, max_t: float) -> list:
     return levels
 
 
+def rung_levels_and_eta(rung_levels: Optional[Sequence], grace_period: float, reduction_factor: float,
+                        max_t: float) -> tuple[list, float]:
+    """Rung levels (explicit, or geometric from the grace period) and the η they imply.
+
+    For explicit levels η is the mean ratio of successive levels up to max_t,
+    used where an η is needed (bracket sizes).
+    """
+    if rung_levels is not None:
+        levels = check_rung_levels(rung_levels, max_t)
+        return levels, (max_t / levels[0]) ** (1.0 / len(levels))
+    return geometric_rung_levels(grace_period, reduction_factor, max_t), reduction_factor
+
+
 class OrderStatistic:
     """The k-th smallest of a growing multiset, for a k that grows with its size.
 

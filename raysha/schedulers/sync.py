@@ -18,7 +18,7 @@ from raysha.schedulers.base import (
     resolve_max_t, with_resource,
 )
 from raysha.schedulers.checkpoints import CheckpointLedger
-from raysha.schedulers.rungs import check_rung_levels, geometric_rung_levels, hyperband_bracket_sizes
+from raysha.schedulers.rungs import hyperband_bracket_sizes, rung_levels_and_eta
 
 
 def bracket_rungs(levels: Sequence[float], max_t: float, eta: float, bracket: int) -> list[tuple[int, float]]:
@@ -49,12 +49,7 @@ class SyncHyperband(Scheduler):
         super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
         self.max_resource_attr = max_resource_attr
         self.max_t = resolve_max_t(self.space, max_t, max_resource_attr)
-        if rung_levels is not None:
-            self.levels = check_rung_levels(rung_levels, self.max_t)
-            eta = (self.max_t / self.levels[0]) ** (1.0 / len(self.levels))
-        else:
-            self.levels = geometric_rung_levels(grace_period, reduction_factor, self.max_t)
-            eta = reduction_factor
+        self.levels, eta = rung_levels_and_eta(rung_levels, grace_period, reduction_factor, self.max_t)
         self.reduction_factor = eta
         n_levels = len(self.levels) + 1
         if brackets is None:
