@@ -116,3 +116,22 @@ def test_shipped_recording():
     for _ in range(100):
         out = obj(sample_config(obj.space, rng), 1)
         assert 0 <= out["validation_error"] <= 1 and out["time"] > 0
+
+
+@pytest.mark.parametrize("variant", ["stopping", "promotion"])
+def test_simulated_d2l_experiment_on_recorded_curves(variant):
+    """d2l's qualitative outcome: most trials stop at 2 or 4 epochs, a few reach 10."""
+    from raysha import StopCriterion, simulate
+    from raysha.schedulers import ASHA
+    from raysha.workloads.recorded import RecordedObjective
+
+    obj = RecordedObjective()
+    s = ASHA(obj.space, metric="validation_error", mode="min", resource_attr="epoch",
+             max_resource_attr="max_epochs", grace_period=2, reduction_factor=2, type=variant,
+             points_to_evaluate=[{"learning_rate": 0.1, "batch_size": 128}], random_seed=0)
+    exp = simulate(s, obj, n_workers=2, stop=StopCriterion(max_wallclock_time=720))
+    last = exp.results.groupby("trial_id").epoch.max()
+    assert len(last) > 50
+    assert last.isin([2, 4]).mean() >= 0.6
+    assert 1 <= (last == 10).sum() <= 0.3 * len(last)
+    assert exp.best()["validation_error"] < 0.3
