@@ -22,7 +22,7 @@ import math
 import os
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from raysha.runtime import checkpoints as ck
@@ -42,6 +42,8 @@ class RunningJob:
     pending: dict = field(default_factory=dict)    # seq -> rows that arrived early
     waiters: dict = field(default_factory=dict)    # seq -> future answered once that batch is processed
     final: Optional[str] = None                    # the decision that ended the job ("pause"/"stop")
+    reached: float = -math.inf                     # the largest level of this job the scheduler has seen
+    attempt: int = 0                               # 0: first run of this job; n: its n-th retry after a failure
 
     @property
     def trial_id(self) -> int:
@@ -54,7 +56,8 @@ class Controller:
                  checkpoint_dir: Optional[str] = None, shared_refs: Optional[dict] = None,
                  flush_every: float = 1.5, report_flush_interval: float = 0.25,
                  stop_grace_s: float = 3.0, keep_live: bool = True,
-                 debug_lose_checkpoints: bool = False, resume_state: Optional[dict] = None):
+                 debug_lose_checkpoints: bool = False, resume_state: Optional[dict] = None,
+                 max_failures: int = 0):
         self.scheduler = scheduler
         self.trainable = trainable
         self.n_workers = n_workers
@@ -69,6 +72,11 @@ class Controller:
         self.stop_grace_s = stop_grace_s
         self.keep_live = keep_live
         self.debug_lose_checkpoints = debug_lose_checkpoints
+        # failed jobs (trainable raised, actor died) are re-run up to max_failures times per trial
+        self.max_failures = int(max_failures)
+        self.n_failures: dict[int, int] = {}          # trial_id -> failed jobs so far
+        self.retry_queue: list[tuple] = []           # (job to run again, attempt number)
+        self.failed_trials: list[int] = []           # trials marked FAILED (more than max_failures)
         self.attr = scheduler.resource_attr
         self.metric = scheduler.metric
         self.sign = 1.0 if scheduler.mode == "min" else -1.0
@@ -192,10 +200,10 @@ class Controller:
                 now = self._now()
                 if not self.stopping and self.stop.time_up(now):
                     self._begin_stop("max_wallclock_time")
-                if not self.stopping and not self.done:
+                if not self.stopping and (not self.done or self.retry_queue):
                     self._dispatch()
                 if not self.jobs:
-                    if self.done or self.stopping:
+                    if self.stopping or (self.done and not self.retry_queue):
                         break
                     if self.free:  # nothing runs and the scheduler waits for nothing: it is stuck
                         self._begin_stop("scheduler has nothing to run")
@@ -225,6 +233,9 @@ class Controller:
 
     def _dispatch(self) -> None:
         sched = self.scheduler
+        while self.free and self.retry_queue:   # failed jobs first, on any free trial actor
+            job, attempt = self.retry_queue.pop(0)
+            self._launch(self.free.pop(0), job, attempt)
         while self.free and not self.done:
             allow_new = self.stop.may_start(self.n_started)
             job = sched.next_job(self._now(), allow_new)
@@ -240,7 +251,7 @@ class Controller:
                 continue
             self._launch(idx, job)
 
-    def _launch(self, idx: int, job) -> None:
+    def _launch(self, idx: int, job, attempt: int = 0) -> None:
         key = self._next_key
         self._next_key += 1
         msg = {"key": key, "kind": job.kind.value, "trial_id": job.trial_id, "config": job.config,
@@ -256,7 +267,7 @@ class Controller:
         elif job.trial_id not in self.started_ids:  # (a trial whose checkpoint was freed restarts from 0)
             self.started_ids.add(job.trial_id)
             self.n_started += 1
-        rj = RunningJob(key, idx, job, self._now())
+        rj = RunningJob(key, idx, job, self._now(), attempt=attempt)
         self.jobs[key] = rj
         self.running_trials[job.trial_id] = key
         self.by_worker[idx] = key
@@ -329,6 +340,8 @@ class Controller:
             resource = row[attr]
             decision = sched.on_report(tid, resource, row, now)
             self.n_reports += 1
+            if resource > rj.reached:
+                rj.reached = resource
             if resource <= self.max_recorded.get(tid, -math.inf):
                 # a trial restarted from 0 (its checkpoint was freed) retrains levels it has: log each once
                 self.n_duplicates += 1
@@ -399,15 +412,22 @@ class Controller:
         src = info.get("ckpt_source")
         if src:
             self.ckpt_sources[src] = self.ckpt_sources.get(src, 0) + 1
+        # where a resumed or retried job's state came from: memory / object / durable / scratch
+        restored_from = (src or "scratch") if rj.job.kind == JobKind.RESUME else None
         self.job_log.append({"trial_id": tid, "kind": rj.job.kind.value, "worker": rj.worker,
                              "start": rj.job.start, "status": status, "final": rj.final,
-                             "ckpt_source": src, "ckpt_lost": info.get("ckpt_lost")})
+                             "ckpt_source": src, "ckpt_lost": info.get("ckpt_lost"),
+                             "ckpt_error": info.get("ckpt_error"), "attempt": rj.attempt,
+                             "restored_from": restored_from, "ckpt_resource": info.get("ckpt_resource")})
         if self.writer is not None:
             self.writer.append_job({
                 "worker": rj.worker, "trial_id": tid, "start": rj.t0, "end": self._now(),
                 "start_resource": rj.job.start, "end_resource": info.get("last_resource", rj.job.start),
-                "kind": rj.job.kind.value, "end_reason": rj.final or status})
+                "kind": rj.job.kind.value, "end_reason": rj.final or status,
+                "attempt": rj.attempt, "restored_from": restored_from,
+                "node": (self.worker_info[rj.worker] if rj.worker < len(self.worker_info) else {}).get("node")})
         to_delete: list[str] = []
+        trial_failed = False
         if status == "paused" and rj.final == "pause" and tid in self.free_on_return:
             # the scheduler gave this checkpoint up before the job returned it
             self.free_on_return.discard(tid)
@@ -422,11 +442,21 @@ class Controller:
                                         info.get("durable"), rj.worker)
         elif rj.final is None:
             end = status if status in ("completed", "failed", "interrupted") else "interrupted"
-            sched.on_trial_end(tid, end)
+            retry = self._retry_after_failure(rj, info) if end == "failed" else None
+            if retry is not None:
+                self.retry_queue.append(retry)
+            else:
+                sched.on_trial_end(tid, end)
+                trial_failed = end == "failed"
         if status == "failed":
-            self.failures.append({"trial_id": tid, "worker": rj.worker, "error": info.get("error")})
+            self.failures.append({"trial_id": tid, "worker": rj.worker, "error": info.get("error"),
+                                  "attempt": rj.attempt, "worker_died": bool(info.get("worker_died"))})
+        if trial_failed:
+            self._trial_failed(tid)
+        if status == "failed":
             if self.stopping is False and info.get("error"):
-                print(f"raysha: trial {tid} failed on worker {rj.worker}:\n{info['error']}", flush=True)
+                print(f"raysha: trial {tid} failed on worker {rj.worker} (attempt {rj.attempt + 1}):\n"
+                      f"{info['error']}", flush=True)
         rec = sched.trials.get(tid)
         if rec is not None and rec.status.finished:
             to_delete += self.ckpts.free(tid)
@@ -455,6 +485,47 @@ class Controller:
         else:
             self.free.append(rj.worker)
             self.free.sort()
+
+    def _retry_after_failure(self, rj: RunningJob, info: dict) -> Optional[tuple]:
+        """The failed job to run again (from the trial's last checkpoint), or None: the trial fails.
+
+        The retry is a RESUME job of the same trial up to the same ``until``; its ``start`` is the
+        level the scheduler has seen already (those reports are never sent twice), and the
+        worker loads the trial's last checkpoint (object store, else durable copy, else none:
+        from scratch), replaying the levels between the checkpoint and ``start`` silently.
+        """
+        tid = rj.trial_id
+        n = self.n_failures.get(tid, 0) + 1
+        self.n_failures[tid] = n
+        if self.stopping or n > self.max_failures:
+            return None
+        job = rj.job
+        start = max(job.start, rj.reached) if math.isfinite(rj.reached) else job.start
+        if start >= job.until:
+            return None
+        milestones = tuple(m for m in job.milestones if m > start)
+        if not milestones or milestones[-1] < job.until:
+            milestones = milestones + (job.until,)
+        return replace(job, kind=JobKind.RESUME, start=start, milestones=milestones), rj.attempt + 1
+
+    def _trial_failed(self, tid: int) -> None:
+        """The trial failed more than max_failures times: save its tracebacks in errors/trial_<id>.txt."""
+        self.failed_trials.append(tid)
+        if self.folder is None:
+            return
+        errors = [f for f in self.failures if f["trial_id"] == tid]
+        try:
+            folder = os.path.join(self.folder, "errors")
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, f"trial_{tid}.txt"), "w") as f:
+                f.write(f"trial {tid} failed {self.n_failures.get(tid, 1)} time(s) "
+                        f"(max_failures={self.max_failures})\n")
+                for e in errors:
+                    f.write(f"\n--- attempt {e['attempt'] + 1} on worker {e['worker']}"
+                            f"{' (the trial actor died)' if e.get('worker_died') else ''} ---\n")
+                    f.write(str(e.get("error")) + "\n")
+        except Exception:
+            traceback.print_exc()
 
     def _replace_worker(self, idx: int) -> None:
         import ray
@@ -533,6 +604,9 @@ class Controller:
             return
         self.finished = True
         self.elapsed = self._now()
+        for job, _ in self.retry_queue:   # failed jobs never run again: the run stopped first
+            self.scheduler.on_trial_end(job.trial_id, "interrupted")
+        self.retry_queue = []
         for w in self.workers:
             try:
                 ray.kill(w, no_restart=True)
@@ -585,6 +659,10 @@ class Controller:
 
     def ping(self) -> bool:
         return True
+
+    def worker_handle(self, idx: int):
+        """The actor handle of trial actor `idx` (tests kill it to simulate a crash)."""
+        return self.workers[idx] if 0 <= idx < len(self.workers) else None
 
 
 def _delete_all(paths: list[str]) -> None:

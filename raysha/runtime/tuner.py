@@ -63,6 +63,12 @@ class Tuner:
         flush_every: seconds between results flushes (parquet parts).
         stop_grace_s: when stopping, how long running trials get to reach their next report
             before their actors are killed.
+        max_failures: how many times a trial's job may fail (the trainable raised, or its trial
+            actor died: killed, out of memory, node lost) and be run again, on any free trial
+            actor, from the trial's last checkpoint (object store, else its durable copy, else
+            from scratch); levels already reported are not reported again. A trial that fails
+            more often is marked FAILED, its tracebacks go to ``<experiment>/errors/trial_<id>.txt``,
+            and the experiment goes on. Default 0: the first failure fails the trial.
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class Tuner:
         flush_every: float = 1.5,
         stop_grace_s: float = 3.0,
         keep_live_trainables: bool = True,
+        max_failures: int = 0,
         _debug_lose_checkpoints: bool = False,
         _resume_state: Optional[dict] = None,
     ):
@@ -113,6 +120,9 @@ class Tuner:
         for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
                 raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
+        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
+            raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}")
+        self.max_failures = max_failures
         self.trainable = trainable
         self.scheduler = scheduler
         self.n_workers = n_workers
@@ -130,7 +140,7 @@ class Tuner:
             "n_workers": n_workers, "resources_per_trial": resources_per_trial, "stop": stop,
             "storage_path": storage_path, "name": self.name,
             "verbose": verbose, "flush_every": flush_every, "stop_grace_s": stop_grace_s,
-            "keep_live_trainables": keep_live_trainables}
+            "keep_live_trainables": keep_live_trainables, "max_failures": max_failures}
         root = self.storage_path if self.storage_path and "://" not in self.storage_path else _default_root()
         self.folder = os.path.join(os.path.abspath(os.path.expanduser(root)), self.name)
         self.checkpoint_dir = None
@@ -277,8 +287,10 @@ class Tuner:
             self.scheduler, self.trainable, n, opts, self.stop, self.folder, meta,
             checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
             stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            debug_lose_checkpoints=self._debug_lose_checkpoints, resume_state=self._resume_state)
+            debug_lose_checkpoints=self._debug_lose_checkpoints, resume_state=self._resume_state,
+            max_failures=self.max_failures)
         run_ref = ctrl.run.remote()
+        self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         if self._resume_state is None:
             self._save_tuner_pickle()
         summary = None

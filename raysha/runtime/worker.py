@@ -187,21 +187,30 @@ class TrialWorker:
 
             ref = (job.get("ckpt_ref") or [None])[0]
             durable = job.get("ckpt_durable")
+            info["ckpt_resource"] = job.get("ckpt_resource")
             if ref is not None:
                 try:
                     obj = ray.get(ref)
                     info["ckpt_source"] = "object"
                     return obj
                 except ck.lost_errors() as e:
-                    if not durable:
-                        raise RuntimeError(
-                            f"trial {job['trial_id']}: its checkpoint object is lost ({type(e).__name__}) "
-                            f"and there is no durable copy (give Tuner(storage_path=...))") from e
                     info["ckpt_lost"] = type(e).__name__
+                    if not durable:
+                        info["ckpt_error"] = f"checkpoint object lost ({type(e).__name__}), no durable copy"
+                        print(f"raysha: trial {job['trial_id']}: its checkpoint object is lost "
+                              f"({type(e).__name__}) and there is no durable copy (give "
+                              f"Tuner(storage_path=...)); it restarts from scratch", flush=True)
             if durable:
-                obj = ck.read_durable(durable)
+                try:
+                    obj = ck.read_durable(durable)
+                except Exception as e:  # missing, truncated or corrupted: train again from scratch
+                    info["ckpt_error"] = f"durable copy {durable} unreadable: {type(e).__name__}: {e}"
+                    print(f"raysha: trial {job['trial_id']}: {info['ckpt_error']}; it restarts from "
+                          f"scratch", flush=True)
+                    return None
                 info["ckpt_source"] = "durable"
                 return obj
+            info["ckpt_resource"] = None
             return None
         return load
 
