@@ -10,6 +10,7 @@ decoded once on the driver and shared through Ray's object store.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from typing import Optional
 
@@ -50,11 +51,62 @@ def run_lenet(scheduler: str = "asha-promotion", workers: int = 2, max_wallclock
     tuner = Tuner(LeNetTrainable, sched, n_workers=workers, resources_per_trial=resources_per_trial,
                   stop=StopCriterion(max_wallclock_time=max_wallclock, max_trials=max_trials),
                   storage_path=storage, name=name, verbose=verbose, shared_objects={SHARED_KEY: data})
+    # what `raysha run lenet --resume` needs besides the Tuner's own files: how to load the data again
+    os.makedirs(tuner.folder, exist_ok=True)
+    with open(os.path.join(tuner.folder, RUN_FILE), "w") as f:
+        json.dump({"workload": "lenet", "scheduler": scheduler, "workers": workers,
+                   "max_wallclock": max_wallclock, "max_epochs": max_epochs, "n_train": n_train,
+                   "n_test": n_test, "data_dir": data_dir, "seed": seed, "max_trials": max_trials}, f, indent=2)
     exp = tuner.fit()
     exp.path = exp.path or tuner.folder
     if plots and len(exp.results):
         exp.plot_learning_curves(os.path.join(tuner.folder, "learning_curves.png"))
         exp.plot_best_so_far(os.path.join(tuner.folder, "best_so_far.png"))
+    return exp
+
+
+RUN_FILE = "run.json"
+
+
+def resume_lenet(path: str, data_dir: Optional[str] = None, verbose: int = 1,
+                 max_wallclock: Optional[float] = None, plots: bool = True):
+    """Continue a `run_lenet` experiment from its folder (`Tuner.restore`); returns the `Experiment`.
+
+    The settings come from the folder; the data is loaded again as it was (``run.json``),
+    from `data_dir` when given. `max_wallclock` replaces the experiment's total time budget
+    (the time already spent counts against it).
+    """
+    from raysha.cli import CLIError
+    from raysha.runtime.tuner import Tuner, TunerError
+    from raysha.stop import StopCriterion
+    from raysha.workloads.fashion_mnist import load_shared
+    from raysha.workloads.lenet import SHARED_KEY
+
+    folder = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"--resume: no experiment folder at {folder}")
+    if not os.path.exists(os.path.join(folder, "experiment.json")):
+        raise CLIError(f"--resume: {folder} is not a raysha experiment folder (no experiment.json)")
+    run_file = os.path.join(folder, RUN_FILE)
+    if not os.path.exists(run_file):
+        raise CLIError(f"--resume: {folder} was not made by `raysha run lenet` (no {RUN_FILE}); "
+                       f"continue it from Python with raysha.Tuner.restore(path, ...)")
+    with open(run_file) as f:
+        saved = json.load(f)
+    overrides: dict = {"verbose": verbose}
+    if max_wallclock is not None:
+        overrides["stop"] = StopCriterion(max_wallclock_time=max_wallclock, max_trials=saved.get("max_trials"))
+    try:
+        Tuner.restore(folder, shared_objects={SHARED_KEY: None}, **overrides)   # check before loading data
+    except TunerError as e:
+        raise CLIError(str(e)) from None
+    data = load_shared(data_dir or saved.get("data_dir"), saved.get("n_train"), saved.get("n_test"))
+    tuner = Tuner.restore(folder, shared_objects={SHARED_KEY: data}, **overrides)
+    exp = tuner.fit()
+    exp.path = exp.path or folder
+    if plots and len(exp.results):
+        exp.plot_learning_curves(os.path.join(folder, "learning_curves.png"))
+        exp.plot_best_so_far(os.path.join(folder, "best_so_far.png"))
     return exp
 
 
@@ -85,7 +137,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("workload", choices=["lenet"], help="what to tune (LeNet on Fashion-MNIST)")
     p.add_argument("--scheduler", choices=SCHEDULERS, default="asha-promotion")
     p.add_argument("--workers", type=_positive_int, default=2, help="trial actors, one GPU each (default 2)")
-    p.add_argument("--max-wallclock", type=_positive_float, default=720, help="seconds (default 720, as d2l)")
+    p.add_argument("--max-wallclock", type=_positive_float, default=None,
+                   help="seconds (default 720, as d2l); with --resume: the new total budget")
     p.add_argument("--max-trials", type=_positive_int, default=None, help="start at most this many trials")
     p.add_argument("--max-epochs", type=_positive_int, default=10)
     p.add_argument("--grace-period", type=_positive_float, default=2)
@@ -98,10 +151,31 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="experiment name (folder)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no live progress table")
+    p.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue the experiment in folder PATH after a crash or a stop (its settings "
+                        "come from the folder; --max-wallclock, --data-dir and --quiet may be given)")
+
+
+# settings that come from the saved experiment with --resume: (argument, default)
+_FROM_FOLDER = {"scheduler": "asha-promotion", "workers": 2, "max_trials": None, "max_epochs": 10,
+                "grace_period": 2, "reduction_factor": 2, "n_train": None, "n_test": None,
+                "storage": None, "name": None, "seed": 0}
 
 
 def run_command(args: argparse.Namespace) -> int:
-    exp = run_lenet(args.scheduler, args.workers, args.max_wallclock, args.max_epochs, args.grace_period,
+    if getattr(args, "resume", None):
+        from raysha.cli import CLIError
+
+        given = [k for k, default in _FROM_FOLDER.items() if getattr(args, k, default) != default]
+        if given:
+            raise CLIError("--resume continues an experiment with its own settings; drop "
+                           + ", ".join("--" + k.replace("_", "-") for k in given))
+        exp = resume_lenet(args.resume, args.data_dir, verbose=0 if args.quiet else 1,
+                           max_wallclock=args.max_wallclock)
+        print_outcome(exp, exp.path)
+        return 0
+    max_wallclock = 720 if args.max_wallclock is None else args.max_wallclock
+    exp = run_lenet(args.scheduler, args.workers, max_wallclock, args.max_epochs, args.grace_period,
                     args.reduction_factor, args.n_train, args.n_test, args.data_dir, args.storage,
                     args.name, args.seed, args.max_trials, verbose=0 if args.quiet else 1)
     print_outcome(exp, exp.path)

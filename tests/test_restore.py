@@ -1,0 +1,314 @@
+"""Restore after a crash: the journal (scheduler_state.json), Tuner.restore, `raysha run lenet --resume`.
+
+The acceptance test kills a driver process with SIGKILL in the middle of a promotion
+ASHA run, restores the experiment from its folder in a fresh process, and checks the
+restored run against an uninterrupted reference run of the same seeded experiment.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from raysha.cli import CLIError
+from raysha.runtime import journal as jn
+from raysha.runtime.tuner import Tuner, TunerError
+
+# -- the experiment: promotion ASHA on a cheap deterministic function ---------------------------
+MAX_TRIALS = 36
+COMMON = textwrap.dedent(f"""
+    import json, os, sys, time
+    import ray
+    from raysha.runtime import session
+    from raysha.runtime.tuner import Tuner
+    from raysha.schedulers.asha import ASHA
+    from raysha.space import uniform
+    from raysha.stop import StopCriterion
+
+    def trainable(config):
+        ckpt = session.get_checkpoint()
+        start, steps = (ckpt["epoch"], ckpt["steps"]) if ckpt else (0, 0)
+        for epoch in range(start + 1, config["max_epochs"] + 1):
+            time.sleep(0.06)
+            steps += 1
+            session.report(epoch=epoch, loss=config["x"] + 1.0 / epoch, steps=steps,
+                           loaded=int(ckpt is not None), checkpoint={{"epoch": epoch, "steps": steps}})
+
+    def scheduler():
+        return ASHA({{"x": uniform(0, 1), "max_epochs": 9}}, metric="loss", mode="min",
+                    resource_attr="epoch", max_resource_attr="max_epochs", grace_period=1,
+                    reduction_factor=3, type="promotion", random_seed=11)
+
+    def summary_out(tuner, exp):
+        s = tuner.summary
+        print("SUMMARY " + json.dumps({{"n_started": s["n_started"], "n_restarts": s.get("n_restarts"),
+                                       "ckpt_sources": s["ckpt_sources"], "reconciled": s.get("reconciled"),
+                                       "stop_reason": s["stop_reason"], "n_results": s["n_results"]}}),
+              flush=True)
+
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+""")
+
+RUN = COMMON + textwrap.dedent(f"""
+    storage, name = sys.argv[1], sys.argv[2]
+    tuner = Tuner(trainable, scheduler(), n_workers=2, stop=StopCriterion(max_trials={MAX_TRIALS}),
+                  storage_path=storage, name=name, verbose=0, flush_every=0.5)
+    exp = tuner.fit()
+    summary_out(tuner, exp)
+""")
+
+RESTORE = COMMON + textwrap.dedent("""
+    tuner = Tuner.restore(sys.argv[1], verbose=0)
+    exp = tuner.fit()
+    summary_out(tuner, exp)
+""")
+
+
+def _run_script(tmp_path, name, code, *args, timeout=120):
+    script = tmp_path / f"{name}.py"
+    script.write_text(code)
+    p = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout, start_new_session=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("SUMMARY ")][-1]
+    return json.loads(line[len("SUMMARY "):])
+
+
+def _session_pids(sid: int) -> list[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True).stdout
+    rows = [ln.split() for ln in out.splitlines() if ln.strip()]
+    return [int(r[0]) for r in rows if int(r[1]) == sid and not r[2].startswith("Z")]   # zombies are dead
+
+
+def _kill_session(pid: int) -> None:
+    """SIGKILL the driver and every process of its session (its local Ray: GCS, raylet, workers)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        left = _session_pids(pid)
+        for p in left:   # processes of the session that left its process group
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not left:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"processes of the killed driver's session survive: {_session_pids(pid)}")
+
+
+def _check(folder: Path):
+    """Invariants of a finished experiment; returns (results, final journal)."""
+    from raysha.results import load_experiment
+
+    exp = load_experiment(folder)
+    df = exp.results
+    state = jn.read_state(folder)
+    trials = {t["trial_id"]: t for t in state["scheduler"]["trials"]}
+    assert not df.duplicated(["trial_id", "epoch"]).any(), "a (trial_id, epoch) was recorded twice"
+    assert df["trial_id"].nunique() == MAX_TRIALS == len(trials) == state["n_started"]
+    for tid, g in df.groupby("trial_id"):
+        epochs = sorted(g["epoch"])
+        assert epochs == list(range(1, len(epochs) + 1)), (tid, epochs)      # every epoch, exactly once
+        assert epochs[-1] == trials[tid]["resource"], (tid, epochs, trials[tid])
+        assert (g["steps"] == g["epoch"]).all(), (tid, g[["epoch", "steps"]])  # resumed, not restarted
+        assert (abs(g["loss"] - (g["config_x"] + 1.0 / g["epoch"])) < 1e-12).all()
+    # the rung sizes in the final state: the distinct trials that reported at each rung level
+    levels = state["scheduler"]["systems"][0]
+    sizes = _rung_sizes(state)
+    for level, size in sizes.items():
+        assert size == df[df["epoch"] == level]["trial_id"].nunique(), (level, size, levels)
+    counts = pd.Series([t["status"] for t in trials.values()]).value_counts().to_dict()
+    assert "running" not in counts and "interrupted" not in counts, counts
+    assert state["finished"] is True
+    assert {int(t): float(r) for t, r in state["max_recorded"].items()} == \
+        {int(t): float(g["epoch"].max()) for t, g in df.groupby("trial_id")}
+    return df, state
+
+
+def _rung_sizes(state) -> dict:
+    """{level: size} of the (single) rung system in a journal's scheduler state."""
+    from raysha.schedulers.asha import ASHA
+    from raysha.space import uniform
+
+    sched = ASHA({"x": uniform(0, 1), "max_epochs": 9}, metric="loss", mode="min", resource_attr="epoch",
+                 max_resource_attr="max_epochs", grace_period=1, reduction_factor=3, type="promotion",
+                 random_seed=11)
+    sched.load_state_dict(state["scheduler"])
+    return sched.rung_sizes()[0]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(tmp_path):
+    t0 = time.monotonic()
+    # the reference: the same seeded experiment, uninterrupted
+    ref = _run_script(tmp_path, "ref", RUN, tmp_path, "ref")
+    ref_df, ref_state = _check(tmp_path / "ref")
+    assert ref["n_started"] == MAX_TRIALS
+
+    # the crash: SIGKILL the driver (and its local Ray) once parts are written and trials are paused
+    script = tmp_path / "run.py"
+    script.write_text(RUN)
+    log = open(tmp_path / "crash.log", "w")
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "crash"], stdout=log, stderr=log,
+                            start_new_session=True)
+    folder = tmp_path / "crash"
+    deadline = time.monotonic() + 90
+    before = None
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "crash.log").read_text()[-3000:]
+            try:
+                state = jn.read_state(folder)
+            except (OSError, ValueError):
+                state = None
+            if state is not None and jn.is_journal(state):
+                paused = [t for t in state["scheduler"]["trials"] if t["status"] == "paused"]
+                promoted = [t for t in state["scheduler"]["trials"] if t["resource"] > 1]
+                if len(state["parts"]["results"]) >= 2 and len(paused) >= 4 and promoted \
+                        and state["n_started"] < MAX_TRIALS - 6:
+                    before = state
+                    break
+            time.sleep(0.05)
+        assert before is not None, "the run never reached a state worth crashing in"
+        time.sleep(0.3)   # crash between snapshots, typically with rows not yet flushed
+    finally:
+        _kill_session(proc.pid)
+        proc.wait(timeout=10)
+        log.close()
+    at_crash = jn.read_state(folder)
+    assert not at_crash["finished"] and at_crash["n_started"] < MAX_TRIALS
+    kept = set(at_crash["parts"]["results"])
+    on_disk = {p.name for p in (folder / "results").glob("part-*.parquet")}   # may be newer than the journal
+    assert kept <= on_disk
+
+    # the restore, in a fresh process with a fresh local Ray
+    out = _run_script(tmp_path, "restore", RESTORE, folder)
+    assert out["n_restarts"] == 1 and out["n_started"] == MAX_TRIALS
+    # parts flushed after the last snapshot were dropped (their reports came again), no others
+    assert {r for r in out["reconciled"] if r.startswith("results/part-")} == \
+        {f"results/{p}" for p in on_disk - kept}
+    df, state = _check(folder)
+    # what the journal had committed before the crash is still there, unchanged
+    committed = pd.concat([pd.read_parquet(folder / "results" / p) for p in sorted(kept)], ignore_index=True)
+    merged = committed.merge(df, on=["trial_id", "epoch"], suffixes=("", "_after"))
+    assert len(merged) == len(committed)
+    assert (merged["loss"] == merged["loss_after"]).all()
+    # paused trials were resumed from their durable checkpoints after the restore
+    assert out["ckpt_sources"].get("durable", 0) >= 1
+    after = df[df["tuner_time"] > at_crash["elapsed"]]
+    assert len(after) and after["loaded"].max() == 1
+    assert df["tuner_time"].max() > at_crash["elapsed"]   # the clock goes on from the time already spent
+    # against the reference: the same trials (configs) and the same bottom rung
+    cfg = df.groupby("trial_id")["config_x"].first()
+    ref_cfg = ref_df.groupby("trial_id")["config_x"].first()
+    assert (cfg.sort_index() == ref_cfg.sort_index()).all()
+    assert _rung_sizes(state)[1] == _rung_sizes(ref_state)[1] == MAX_TRIALS
+    print(f"restore test: {time.monotonic() - t0:.1f} s; {len(df)} results ({len(ref_df)} in the reference)")
+
+
+# -- fast tests ----------------------------------------------------------------------------------
+
+def test_restore_refuses_a_folder_that_is_not_an_experiment(tmp_path):
+    with pytest.raises(TunerError, match="no experiment folder"):
+        Tuner.restore(tmp_path / "nothing")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "notes.txt").write_text("hi")
+    with pytest.raises(TunerError, match="not a raysha experiment folder"):
+        Tuner.restore(tmp_path / "plain")
+    # a simulated experiment: an experiment folder, but not one a Tuner ran
+    from raysha.results import ResultsWriter
+
+    with ResultsWriter(tmp_path / "sim", {"name": "sim", "metric": "loss"}) as w:
+        w.append({"trial_id": 0, "epoch": 1, "loss": 0.5})
+    with pytest.raises(TunerError, match="tuner.pkl"):
+        Tuner.restore(tmp_path / "sim")
+
+
+def test_journal_reconcile_drops_parts_written_after_the_snapshot(tmp_path):
+    from raysha.results import ResultsWriter
+
+    w = ResultsWriter(tmp_path, {"name": "j"})
+    w.append({"trial_id": 0, "epoch": 1, "loss": 0.5})
+    w.append_job({"worker": 0, "trial_id": 0, "start": 0.0, "end": 1.0})
+    w.flush()
+    state = {"format": jn.FORMAT, "parts": jn.committed_parts(tmp_path), "max_recorded": {"0": 1}}
+    jn.write_state(tmp_path, state)
+    w.append({"trial_id": 0, "epoch": 2, "loss": 0.4})      # flushed, but the crash came before the snapshot
+    w.flush()
+    (tmp_path / "results" / ".part-00002.parquet.tmp").write_bytes(b"half")
+    assert len(list((tmp_path / "results").iterdir())) == 3
+    removed = jn.reconcile(tmp_path, jn.read_state(tmp_path))
+    assert sorted(removed) == ["results/.part-00002.parquet.tmp", "results/part-00001.parquet"]
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["part-00000.parquet"]
+    assert jn.max_recorded_from_parts(tmp_path, "epoch") == {0: 1.0}
+    # a reopened writer numbers its parts after the ones kept
+    w2 = ResultsWriter(tmp_path, {"name": "j"})
+    w2.append({"trial_id": 1, "epoch": 1, "loss": 0.3})
+    w2.flush()
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
+    # an older snapshot without the parts list changes nothing
+    assert jn.reconcile(tmp_path, {"scheduler": {}}) == []
+
+
+def test_cli_resume_arguments(tmp_path, monkeypatch):
+    import argparse
+
+    from raysha import runs
+
+    p = argparse.ArgumentParser()
+    runs.add_run_arguments(p)
+    args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--quiet"])
+    assert args.resume == str(tmp_path / "exp")
+    seen = {}
+
+    def fake_resume(path, data_dir=None, verbose=1, max_wallclock=None, plots=True):
+        seen.update(path=path, data_dir=data_dir, verbose=verbose, max_wallclock=max_wallclock)
+
+        class E:
+            results = pd.DataFrame()
+            n_trials = 0
+
+            def best(self):
+                return None
+        e = E()
+        e.path = path
+        return e
+
+    monkeypatch.setattr(runs, "resume_lenet", fake_resume)
+    assert runs.run_command(args) == 0
+    assert seen == {"path": str(tmp_path / "exp"), "data_dir": None, "verbose": 0, "max_wallclock": None}
+    args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--max-wallclock", "60",
+                         "--data-dir", "/data"])
+    runs.run_command(args)
+    assert seen["max_wallclock"] == 60 and seen["data_dir"] == "/data" and seen["verbose"] == 1
+    # settings of the saved experiment cannot be given with --resume
+    args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--scheduler", "asha",
+                         "--seed", "3"])
+    with pytest.raises(CLIError, match="drop --scheduler, --seed"):
+        runs.run_command(args)
+
+
+def test_cli_resume_of_a_folder_that_is_not_a_lenet_experiment(tmp_path, capsys):
+    from raysha.cli import main
+    from raysha.results import ResultsWriter
+
+    assert main(["run", "lenet", "--resume", str(tmp_path / "nope")]) == 2
+    assert "no experiment folder" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    assert main(["run", "lenet", "--resume", str(tmp_path / "plain")]) == 2
+    assert "not a raysha experiment folder" in capsys.readouterr().err
+    ResultsWriter(tmp_path / "other", {"name": "other"}).close()
+    assert main(["run", "lenet", "--resume", str(tmp_path / "other")]) == 2
+    assert "not made by `raysha run lenet`" in capsys.readouterr().err
