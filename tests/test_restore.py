@@ -64,6 +64,34 @@ RUN = COMMON + textwrap.dedent(f"""
     summary_out(tuner, exp)
 """)
 
+# the scheduler actor (not the driver) dies mid-run: Ray restarts it, it continues from the journal
+RESTART = COMMON + textwrap.dedent(f"""
+    import signal, threading
+    from raysha.runtime import journal as jn
+    storage, name = sys.argv[1], sys.argv[2]
+    folder = os.path.join(storage, name)
+    tuner = Tuner(trainable, scheduler(), n_workers=2, stop=StopCriterion(max_trials={MAX_TRIALS}),
+                  storage_path=storage, name=name, verbose=0, flush_every=0.5)
+    out = {{}}
+    th = threading.Thread(target=lambda: out.update(exp=tuner.fit()))
+    th.start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            st = jn.read_state(folder)
+        except Exception:
+            st = None
+        if st and len(st["parts"]["results"]) >= 2 and \
+                sum(t["status"] == "paused" for t in st["scheduler"]["trials"]) >= 4:
+            break
+        time.sleep(0.05)
+    pid = ray.get(tuner.controller.__ray_call__.remote(lambda self: os.getpid()))
+    print("KILLED", pid, st["n_started"], flush=True)
+    os.kill(pid, signal.SIGKILL)
+    th.join(120)
+    summary_out(tuner, out["exp"])
+""")
+
 RESTORE = COMMON + textwrap.dedent("""
     tuner = Tuner.restore(sys.argv[1], verbose=0)
     exp = tuner.fit()
@@ -216,6 +244,17 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
     assert (cfg.sort_index() == ref_cfg.sort_index()).all()
     assert _rung_sizes(state)[1] == _rung_sizes(ref_state)[1] == MAX_TRIALS
     print(f"restore test: {time.monotonic() - t0:.1f} s; {len(df)} results ({len(ref_df)} in the reference)")
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_scheduler_actor_that_died_is_restarted_and_continues_from_the_journal(tmp_path):
+    out = _run_script(tmp_path, "restart", RESTART, tmp_path, "restart")
+    assert out["n_restarts"] == 1 and out["n_started"] == MAX_TRIALS
+    df, state = _check(tmp_path / "restart")
+    assert state["n_restarts"] == 1
+    assert out["ckpt_sources"].get("durable", 0) >= 1   # the objects died with the actor: durable copies
+    assert df["loaded"].max() == 1
 
 
 # -- fast tests ----------------------------------------------------------------------------------

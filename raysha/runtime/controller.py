@@ -26,7 +26,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from raysha.runtime import checkpoints as ck
-from raysha.schedulers.base import Decision, JobKind, TrialStatus
+from raysha.runtime import journal as jn
+from raysha.schedulers.base import Decision, Job, JobKind, TrialStatus, with_resource
 from raysha.stop import StopCriterion
 
 _SCALARS = (int, float, str, bool, type(None))
@@ -119,6 +120,21 @@ class Controller:
         self._last_flush = 0.0
         self._last_state = 0.0
         self.startup_s = None
+        self._elapsed0 = 0.0                  # seconds the experiment ran before this run (restore)
+        self._relaunch: list[int] = []        # restore: trials that were running, to run again first
+        self._pending_deletes: list[str] = []  # durable copies to delete once a journal without them is saved
+        self.journal_seq = 0
+        self.n_restarts = 0
+        self.reconciled: list[str] = []
+        found = None
+        if folder is not None and "://" not in folder:
+            try:
+                found = jn.read_state(folder)
+            except Exception:
+                traceback.print_exc()
+        if jn.is_journal(found):
+            # the folder's journal is the newest truth: a restore, or Ray restarted this actor
+            resume_state = found
         if resume_state:
             self._load_resume_state(resume_state)
 
@@ -135,6 +151,38 @@ class Controller:
         self.max_recorded.update({int(t): r for t, r in (state.get("max_recorded") or {}).items()})
         self.started_ids.update(int(t) for t in state.get("started_ids") or [])
         self.n_started = len(self.started_ids)
+        if jn.is_journal(state):
+            # results and state agree: parts written after the snapshot go (their reports come again)
+            self.reconciled = jn.reconcile(self.folder, state)
+        if state.get("scheduler"):
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.n_results = int(state.get("n_results") or 0)
+        self._elapsed0 = float(state.get("elapsed") or 0.0)
+        self.journal_seq = int(state.get("seq") or 0)
+        self.n_restarts = int(state.get("n_restarts") or 0) + 1
+        b = state.get("best")
+        if b and b.get(self.attr) is not None:
+            loss = self.scheduler.loss({self.metric: b.get("value")})
+            if math.isfinite(loss):
+                self.best = (loss, b.get("value"), int(b["trial_id"]), b[self.attr])
+        # trials that were running: run again from their last checkpoint (or from scratch)
+        self._relaunch = sorted(t for t, r in self.scheduler.trials.items() if r.status == TrialStatus.RUNNING)
+
+    def _relaunch_job(self, tid: int) -> Job:
+        """The job of a trial that was running when the run was interrupted (restore).
+
+        A RESUME up to the same ``until``; ``start`` is the level the restored scheduler has seen
+        (reports up to it are dropped by the trial's session, never sent twice); the worker loads
+        the trial's last checkpoint (its durable copy) and replays the levels between it and
+        ``start`` silently, or trains from scratch when the trial has none.
+        """
+        rec = self.scheduler.trials[tid]
+        start = rec.resource if rec.resource < rec.until else 0
+        milestones = tuple(m for m in rec.milestones if m > start)
+        if not milestones or milestones[-1] < rec.until:
+            milestones = milestones + (rec.until,)
+        config = with_resource(rec.config, getattr(self.scheduler, "max_resource_attr", None), rec.until)
+        return Job(JobKind.RESUME, tid, config, start, rec.until, milestones, rec.bracket)
 
     # -- set up -------------------------------------------------------------------
     def _make_worker(self, idx: int):
@@ -185,6 +233,7 @@ class Controller:
         from raysha.results import ResultsWriter
 
         self.writer = ResultsWriter(self.folder, self.metadata)
+        self._save_state()   # a journal from the start: a restore or an actor restart always finds one
 
     # -- the main loop ---------------------------------------------------------------
     async def run(self) -> dict:
@@ -192,7 +241,8 @@ class Controller:
             raise RuntimeError("this scheduler actor already ran")
         self.started = True
         self._wake = asyncio.Event()
-        self.t0 = time.monotonic()
+        self.t0 = time.monotonic() - self._elapsed0   # a continued run counts the time already spent
+        self._last_flush = self._last_state = self._elapsed0
         tick = 0.5
         try:
             await self._start_workers()
@@ -236,6 +286,11 @@ class Controller:
         while self.free and self.retry_queue:   # failed jobs first, on any free trial actor
             job, attempt = self.retry_queue.pop(0)
             self._launch(self.free.pop(0), job, attempt)
+        while self.free and self._relaunch:   # restore: trials that were running come first
+            tid = self._relaunch.pop(0)
+            rec = self.scheduler.trials.get(tid)
+            if rec is not None and rec.status == TrialStatus.RUNNING:
+                self._launch(self.free.pop(0), self._relaunch_job(tid))
         while self.free and not self.done:
             allow_new = self.stop.may_start(self.n_started)
             job = sched.next_job(self._now(), allow_new)
@@ -466,8 +521,7 @@ class Controller:
             if t in self.running_trials and rec_t is not None and rec_t.status == TrialStatus.PAUSED:
                 self.free_on_return.add(t)   # paused by a report, its job not back yet
         if to_delete:
-            self._deletes = [f for f in self._deletes if not f.done()]
-            self._deletes.append(asyncio.get_running_loop().run_in_executor(None, _delete_all, to_delete))
+            self._delete_later(to_delete)
         deferred = self.deferred.pop(tid, None)
         if deferred is not None and self.stopping:
             sched.on_trial_end(tid, "interrupted")
@@ -568,34 +622,72 @@ class Controller:
 
     def _periodic(self, now: float) -> None:
         if now - self._last_flush >= self.flush_every:
-            self._last_flush = now
-            self._flush()
-        if now - self._last_state >= 5.0:
-            self._last_state = now
-            self._save_state()
+            self._last_flush = self._last_state = now
+            if self._flush():
+                self._save_state()
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
         if self.writer is not None:
             try:
                 self.writer.flush()
             except Exception:
                 traceback.print_exc()
+                return False
+        return True
 
-    def _save_state(self) -> None:
-        if self.folder is None or "://" in self.folder:
-            return
+    def _journaling(self) -> bool:
+        return self.folder is not None and "://" not in self.folder
+
+    def _save_state(self) -> bool:
+        """Journal the state (`raysha.runtime.journal`): called right after a results flush, no await between.
+
+        The snapshot lists the committed parts, so results and state describe the same moment;
+        durable copies the scheduler let go are deleted only once this snapshot is on disk.
+        """
+        if not self._journaling():
+            return False
         try:
-            state = {"scheduler": self.scheduler.state_dict(), "checkpoints": self.ckpts.index(),
-                     "n_results": self.n_results, "n_started": self.n_started, "elapsed": self._now(),
+            self.journal_seq += 1
+            state = {"format": jn.FORMAT, "seq": self.journal_seq, "wall_time": time.time(),
+                     "elapsed": self._now() if not self.finished else self.elapsed,
+                     "finished": self.finished, "n_restarts": self.n_restarts,
+                     "scheduler": self.scheduler.state_dict(), "checkpoints": self.ckpts.index(),
+                     "n_results": self.n_results, "n_started": self.n_started,
                      "started_ids": sorted(self.started_ids),
-                     "max_recorded": {str(t): r for t, r in self.max_recorded.items()}}
-            path = os.path.join(self.folder, "scheduler_state.json")
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(state, f, default=_json_default)
-            os.replace(tmp, path)
+                     "max_recorded": {str(t): r for t, r in self.max_recorded.items()},
+                     "parts": jn.committed_parts(self.folder),
+                     "best": None if self.best is None else {
+                         "value": self.best[1], "trial_id": self.best[2], self.attr: self.best[3]},
+                     "running": {str(rj.trial_id): {"start": rj.job.start, "until": rj.job.until}
+                                 for rj in self.jobs.values()}}
+            jn.write_state(self.folder, state)
         except Exception:
             traceback.print_exc()
+            return False
+        self._release_deletes()
+        return True
+
+    def _delete_later(self, paths: list[str]) -> None:
+        """Delete durable copies once the journal no longer names them (at once without a journal)."""
+        self._pending_deletes.extend(paths)
+        if not self._journaling():
+            self._release_deletes()
+
+    def _release_deletes(self) -> None:
+        if not self._pending_deletes:
+            return
+        live = {e.durable for e in self.ckpts.entries.values() if e.durable}
+        paths = [p for p in self._pending_deletes if p not in live]
+        self._pending_deletes = []
+        if not paths:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            _delete_all(paths)
+            return
+        self._deletes = [f for f in self._deletes if not f.done()]
+        self._deletes.append(loop.run_in_executor(None, _delete_all, paths))
 
     def _finish(self) -> None:
         import ray
@@ -654,7 +746,8 @@ class Controller:
                    failures=self.failures, job_log=self.job_log, ckpt_sources=self.ckpt_sources,
                    n_dropped=self.n_dropped, n_reports=self.n_reports, n_report_calls=self.n_report_calls,
                    n_duplicates=self.n_duplicates, checkpoints=self.ckpts.index(),
-                   n_checkpoints_freed=self.ckpts.n_freed, startup_s=self.startup_s)
+                   n_checkpoints_freed=self.ckpts.n_freed, startup_s=self.startup_s,
+                   n_restarts=self.n_restarts, reconciled=self.reconciled)
         return out
 
     def ping(self) -> bool:

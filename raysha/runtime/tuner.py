@@ -29,6 +29,10 @@ _RESOURCE_KEYS = {"cpu": "num_cpus", "num_cpus": "num_cpus", "gpu": "num_gpus", 
                   "memory": "memory", "resources": "resources"}
 
 
+#: how often Ray restarts a scheduler actor that died; it continues from the journal in the folder
+_CONTROLLER_RESTARTS = 3
+
+
 class TunerError(ValueError):
     """Bad input to `Tuner` (the message names the field)."""
 
@@ -257,6 +261,94 @@ class Tuner:
             os.replace(tmp, os.path.join(self.folder, "tuner.pkl"))
         except Exception as e:
             warnings.warn(f"raysha: could not save tuner.pkl ({e!r}); a restore needs the trainable again")
+        try:  # the same without the trainable: restore(path, trainable=...) when tuner.pkl cannot be read
+            data = cloudpickle.dumps({"scheduler": self._fresh_scheduler, "kwargs": self._init_kwargs,
+                                      "name": self.name, "shared_objects": sorted(self.shared_objects)})
+            os.makedirs(self.folder, exist_ok=True)
+            tmp = os.path.join(self.folder, ".scheduler.pkl.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, os.path.join(self.folder, "scheduler.pkl"))
+        except Exception as e:
+            warnings.warn(f"raysha: could not save scheduler.pkl ({e!r})")
+
+    @classmethod
+    def restore(cls, path, trainable=None, **overrides) -> "Tuner":
+        """A Tuner that continues the experiment in folder `path` (interrupted, crashed or finished).
+
+        ``Tuner.restore(path).fit()`` goes on where the journal (``scheduler_state.json``)
+        left off: the same scheduler state (rungs, trials, random state), paused trials resume
+        from their durable checkpoints, trials that were running resume from their last durable
+        checkpoint (from scratch when they have none), results already recorded are not logged
+        again (result parts newer than the journal are dropped and re-produced), and
+        ``max_trials`` / ``max_results`` count what the experiment did before. The wall-clock
+        budget (``max_wallclock_time``) is the experiment's total: the time already spent (up
+        to the last journal snapshot) counts, the time between the crash and the restore does
+        not; ``tuner_time`` goes on from there.
+
+        Args:
+            path: the experiment folder.
+            trainable: needed again only when the one saved in ``tuner.pkl`` cannot be unpickled.
+            **overrides: Tuner arguments to change (``stop``, ``n_workers``, ``verbose``, ...);
+                ``shared_objects`` must be given again when the experiment had any (they are not
+                saved). The others come from the saved experiment.
+        """
+        from ray import cloudpickle
+
+        from raysha.runtime import journal as jn
+
+        folder = os.path.abspath(os.path.expanduser(str(path)))
+        if not os.path.isdir(folder):
+            raise TunerError(f"Tuner.restore: no experiment folder at {folder}")
+        if not os.path.exists(os.path.join(folder, "experiment.json")):
+            raise TunerError(f"Tuner.restore: {folder} is not a raysha experiment folder (no experiment.json)")
+        saved, err = None, None
+        for fname in ("tuner.pkl", "scheduler.pkl"):
+            p = os.path.join(folder, fname)
+            if not os.path.exists(p):
+                continue
+            try:
+                with open(p, "rb") as f:
+                    saved = cloudpickle.loads(f.read())
+                break
+            except Exception as e:
+                err = err or e
+        if saved is None:
+            why = f"they cannot be unpickled ({err!r})" if err else "it has none: not run by raysha.Tuner"
+            raise TunerError(f"Tuner.restore: {folder} has no readable tuner.pkl / scheduler.pkl ({why})")
+        if trainable is None:
+            trainable = saved.get("trainable")
+            if trainable is None:
+                raise TunerError(f"Tuner.restore: the trainable saved in {folder}/tuner.pkl cannot be "
+                                 f"unpickled ({err!r}); pass it again: Tuner.restore(path, trainable=...)")
+        try:
+            state = jn.read_state(folder)
+        except Exception as e:
+            raise TunerError(f"Tuner.restore: {folder}/{jn.STATE_FILE} cannot be read ({e!r})") from None
+        if state is None:
+            raise TunerError(f"Tuner.restore: {folder} has no {jn.STATE_FILE}: the experiment never "
+                             f"started; start it again")
+        kwargs = dict(saved["kwargs"])
+        bad = sorted(set(overrides) - set(kwargs) - {"shared_objects"})
+        if bad:
+            raise TunerError(f"Tuner.restore: cannot override {bad} (known: {sorted(kwargs) + ['shared_objects']})")
+        if "name" in overrides and overrides["name"] != os.path.basename(folder):
+            raise TunerError("Tuner.restore: the name is the folder's; it cannot be changed")
+        kwargs.update(overrides)
+        kwargs["name"] = os.path.basename(folder)
+        missing = sorted(set(saved.get("shared_objects") or []) - set(kwargs.get("shared_objects") or {}))
+        if missing:
+            raise TunerError(f"Tuner.restore: the experiment used shared_objects {missing}; pass them again "
+                             f"(Tuner.restore(path, shared_objects={{...}}))")
+        storage = kwargs.get("storage_path")
+        if storage is None or "://" not in str(storage):
+            kwargs["storage_path"] = os.path.dirname(folder)   # the folder where it is now
+        tuner = cls(trainable, saved["scheduler"], _resume_state=state, **kwargs)
+        tuner.folder = folder
+        if storage is None:
+            tuner.storage_path = None    # durable copies stay in <folder>/checkpoints (fit's default)
+            tuner.checkpoint_dir = None
+        return tuner
 
     # -- run ----------------------------------------------------------------------------
     def fit(self):
@@ -277,11 +369,16 @@ class Tuner:
         self._fresh_scheduler = cloudpickle.loads(cloudpickle.dumps(self.scheduler))
         opts, n = self._worker_options()
         self.worker_options = opts
+        if self.checkpoint_dir is None and self.storage_path is None and \
+                len([nd for nd in ray.nodes() if nd.get("Alive")]) <= 1:
+            # no storage_path on one machine: the experiment folder keeps the durable copies, so a
+            # driver crash (the object store dies with the driver on local Ray) can be restored
+            self.checkpoint_dir = os.path.join(self.folder, "checkpoints")
         shared_refs = {k: [ray.put(v)] for k, v in self.shared_objects.items()}
         meta = self._metadata(n, opts)
         node = ray.get_runtime_context().get_node_id()
         ctrl_cls = ray.remote(Controller).options(
-            num_cpus=0, max_concurrency=10_000,
+            num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
         ctrl = ctrl_cls.remote(
             self.scheduler, self.trainable, n, opts, self.stop, self.folder, meta,
@@ -294,12 +391,24 @@ class Tuner:
         if self._resume_state is None:
             self._save_tuner_pickle()
         summary = None
+        ctrl_restarts = 0
         try:
             with Progress(self.verbose, self.name) as progress:
                 while True:
                     ready, _ = ray.wait([run_ref], timeout=1.0)
                     if ready:
-                        summary = ray.get(run_ref)
+                        try:
+                            summary = ray.get(run_ref)
+                        except ray.exceptions.RayActorError as e:
+                            # the scheduler actor died: Ray restarts it (max_restarts), its constructor
+                            # loads the journal from the folder, and run() continues the experiment
+                            ctrl_restarts += 1
+                            if ctrl_restarts > _CONTROLLER_RESTARTS:
+                                raise
+                            print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
+                                  f"the experiment's journal (restart {ctrl_restarts})", flush=True)
+                            run_ref = ctrl.run.remote()
+                            continue
                         break
                     if self.verbose:
                         try:
