@@ -217,6 +217,7 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
         log.close()
     at_crash = jn.read_state(folder)
     assert not at_crash["finished"] and at_crash["n_started"] < MAX_TRIALS
+    assert at_crash["running"], "no trial was running at the crash"   # these re-run from their checkpoints
     kept = set(at_crash["parts"]["results"])
     on_disk = {p.name for p in (folder / "results").glob("part-*.parquet")}   # may be newer than the journal
     assert kept <= on_disk
@@ -238,6 +239,10 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
     after = df[df["tuner_time"] > at_crash["elapsed"]]
     assert len(after) and after["loaded"].max() == 1
     assert df["tuner_time"].max() > at_crash["elapsed"]   # the clock goes on from the time already spent
+    from raysha.results import load_experiment
+
+    assert load_experiment(folder).summary["elapsed"] > at_crash["elapsed"]
+    assert (df["tuner_time"] <= load_experiment(folder).summary["elapsed"] + 1e-6).all()
     # against the reference: the same trials (configs) and the same bottom rung
     cfg = df.groupby("trial_id")["config_x"].first()
     ref_cfg = ref_df.groupby("trial_id")["config_x"].first()
@@ -351,3 +356,60 @@ def test_cli_resume_of_a_folder_that_is_not_a_lenet_experiment(tmp_path, capsys)
     ResultsWriter(tmp_path / "other", {"name": "other"}).close()
     assert main(["run", "lenet", "--resume", str(tmp_path / "other")]) == 2
     assert "not made by `raysha run lenet`" in capsys.readouterr().err
+
+
+def _fn(config):
+    pass
+
+
+def _saved_experiment(tmp_path, shared=()):
+    """An experiment folder as Tuner.fit leaves it at its start (no Ray needed)."""
+    from raysha.results import ResultsWriter
+    from raysha.schedulers.asha import ASHA
+    from raysha.space import uniform
+    from raysha.stop import StopCriterion
+
+    sched = ASHA({"x": uniform(0, 1)}, metric="loss", max_t=9, grace_period=1, reduction_factor=3,
+                 type="promotion", random_seed=3)
+    t = Tuner(_fn, sched, n_workers=2, stop=StopCriterion(max_trials=10), storage_path=str(tmp_path),
+              name="exp", verbose=0, shared_objects={k: 1 for k in shared})
+    t._fresh_scheduler = sched
+    t._save_tuner_pickle()
+    ResultsWriter(t.folder, {"name": "exp"}).close()
+    jn.write_state(t.folder, {"format": jn.FORMAT, "scheduler": sched.state_dict(), "parts": {},
+                              "elapsed": 12.5, "started_ids": []})
+    return Path(t.folder)
+
+
+def test_restore_rebuilds_the_tuner_from_the_folder(tmp_path):
+    from raysha.stop import StopCriterion
+
+    folder = _saved_experiment(tmp_path)
+    t = Tuner.restore(folder)
+    assert t.folder == str(folder) and t.name == "exp" and t.n_workers == 2 and t.trainable.__name__ == "_fn"
+    assert t.stop.max_trials == 10 and t._resume_state["elapsed"] == 12.5
+    assert len(t.scheduler.trials) == 0                      # the state is loaded by the scheduler actor
+    t = Tuner.restore(folder, stop=StopCriterion(max_trials=20), n_workers=1)
+    assert t.stop.max_trials == 20 and t.n_workers == 1
+    with pytest.raises(TunerError, match="cannot override"):
+        Tuner.restore(folder, scheduler=None)
+    with pytest.raises(TunerError, match="name is the folder's"):
+        Tuner.restore(folder, name="other")
+    # the trainable cannot be unpickled any more: give it again
+    (folder / "tuner.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(TunerError, match="trainable=") as e:
+        Tuner.restore(folder)
+    assert "unpickled" in str(e.value)
+    t = Tuner.restore(folder, trainable=_fn)
+    assert t.trainable is _fn and t.stop.max_trials == 10
+    # no journal: the experiment never started
+    os.remove(folder / jn.STATE_FILE)
+    with pytest.raises(TunerError, match="never started"):
+        Tuner.restore(folder, trainable=_fn)
+
+
+def test_restore_asks_for_the_shared_objects_again(tmp_path):
+    folder = _saved_experiment(tmp_path, shared=("data",))
+    with pytest.raises(TunerError, match=r"shared_objects \['data'\]"):
+        Tuner.restore(folder)
+    assert Tuner.restore(folder, shared_objects={"data": [1, 2]}).shared_objects == {"data": [1, 2]}

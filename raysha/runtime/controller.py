@@ -623,8 +623,12 @@ class Controller:
     def _periodic(self, now: float) -> None:
         if now - self._last_flush >= self.flush_every:
             self._last_flush = self._last_state = now
-            if self._flush():
-                self._save_state()
+            # journal only when something changed: reports, launched or ended jobs, deletions due
+            mark = (self.n_reports, self._next_key, len(self.job_log), self.stopping)
+            if mark == getattr(self, "_journal_mark", None) and not self._pending_deletes:
+                return
+            if self._flush() and self._save_state():
+                self._journal_mark = mark
 
     def _flush(self) -> bool:
         if self.writer is not None:
