@@ -413,3 +413,58 @@ def test_restore_asks_for_the_shared_objects_again(tmp_path):
     with pytest.raises(TunerError, match=r"shared_objects \['data'\]"):
         Tuner.restore(folder)
     assert Tuner.restore(folder, shared_objects={"data": [1, 2]}).shared_objects == {"data": [1, 2]}
+
+
+def test_the_scheduler_actor_loads_the_journal_it_finds(tmp_path):
+    """The Controller's constructor (no Ray needed): state, counters, clock, running trials, stale parts."""
+    from raysha.results import ResultsWriter
+    from raysha.runtime.controller import Controller
+    from raysha.schedulers.asha import ASHA
+    from raysha.schedulers.base import JobKind
+    from raysha.space import uniform
+
+    def sched():
+        return ASHA({"x": uniform(0, 1), "max_epochs": 9}, metric="loss", resource_attr="epoch",
+                    max_resource_attr="max_epochs", grace_period=1, reduction_factor=3, type="promotion",
+                    random_seed=5)
+
+    s = sched()
+    for _ in range(4):                                          # trials 0-3 start
+        s.next_job(0.0)
+    for tid, loss in ((0, 0.1), (1, 0.5), (2, 0.9)):
+        assert s.on_report(tid, 1, {"loss": loss}, 1.0).value == "pause"
+    promoted = s.next_job(2.0)                                  # trial 0 goes on to epoch 3
+    assert promoted.kind == JobKind.RESUME and promoted.trial_id == 0
+    s.on_report(0, 2, {"loss": 0.05}, 3.0)                      # epoch 2 recorded, then the crash
+    w = ResultsWriter(tmp_path, {"name": "c"})
+    for tid, ep, loss in ((0, 1, 0.1), (1, 1, 0.5), (2, 1, 0.9), (0, 2, 0.05)):
+        w.append({"trial_id": tid, "epoch": ep, "loss": loss})
+    w.flush()
+    ck = str(tmp_path / "checkpoints" / "trial_000000" / "ckpt_1.pkl")
+    jn.write_state(tmp_path, {
+        "format": jn.FORMAT, "seq": 7, "elapsed": 40.0, "scheduler": s.state_dict(),
+        "checkpoints": {"0": {"resource": 1, "durable": ck}, "1": {"resource": 1, "durable": None}},
+        "n_results": 4, "n_started": 4, "started_ids": [0, 1, 2, 3],
+        "max_recorded": {"0": 2, "1": 1, "2": 1}, "parts": jn.committed_parts(tmp_path),
+        "best": {"value": 0.05, "trial_id": 0, "epoch": 2}})
+    w.append({"trial_id": 3, "epoch": 1, "loss": 0.3})         # flushed after the snapshot
+    w.flush()
+    from raysha.runtime import checkpoints as cks
+
+    stray = str(tmp_path / "checkpoints" / "trial_000002" / "ckpt_1.pkl")   # its job returned after it
+    for path in (ck, stray):
+        cks.write_durable(path, {"epoch": 1})
+
+    c = Controller(sched(), _fn, 2, {}, None, str(tmp_path), {"name": "c"},
+                   checkpoint_dir=str(tmp_path / "checkpoints"))
+    assert c.reconciled == ["results/part-00001.parquet", stray]
+    assert os.path.exists(ck) and not os.path.exists(stray)
+    assert c.scheduler.state_dict() == s.state_dict()
+    assert (c.n_results, c.n_started, c.started_ids, c._elapsed0) == (4, 4, {0, 1, 2, 3}, 40.0)
+    assert c.max_recorded == {0: 2, 1: 1, 2: 1} and c.best[1:] == (0.05, 0, 2)
+    assert c.ckpts.get(0).durable == ck and c.ckpts.get(0).ref is None
+    assert c._relaunch == [0, 3] and c.n_restarts == 1 and c.journal_seq == 7
+    j0 = c._relaunch_job(0)          # from its checkpoint at 1; epoch 2 is replayed silently
+    assert (j0.kind, j0.start, j0.until, j0.milestones, j0.config["max_epochs"]) == (JobKind.RESUME, 2, 3, (3,), 3)
+    j3 = c._relaunch_job(3)          # never reported: from scratch to its first rung
+    assert (j3.kind, j3.start, j3.until, j3.milestones) == (JobKind.RESUME, 0, 1, (1,))

@@ -154,6 +154,9 @@ class Controller:
         if jn.is_journal(state):
             # results and state agree: parts written after the snapshot go (their reports come again)
             self.reconciled = jn.reconcile(self.folder, state)
+            for path in jn.stray_checkpoints(self.checkpoint_dir, state):   # written after the snapshot
+                ck.delete_durable(path)
+                self.reconciled.append(path)
         if state.get("scheduler"):
             self.scheduler.load_state_dict(state["scheduler"])
         self.n_results = int(state.get("n_results") or 0)

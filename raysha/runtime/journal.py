@@ -117,6 +117,22 @@ def reconcile(folder, state: dict) -> list[str]:
     return removed
 
 
+def stray_checkpoints(checkpoint_dir: Optional[str], state: dict) -> list[str]:
+    """Durable copies in a local `checkpoint_dir` that the journal `state` does not name.
+
+    They were written after the last snapshot (a pause whose job returned after it) or are
+    half-written temporaries; the restored run never reads them. URIs are left alone.
+    """
+    if not checkpoint_dir or "://" in checkpoint_dir or not is_journal(state):
+        return []
+    root = Path(os.path.expanduser(checkpoint_dir))
+    if not root.is_dir():
+        return []
+    named = {os.path.abspath(e["durable"]) for e in (state.get("checkpoints") or {}).values()
+             if e.get("durable") and "://" not in e["durable"]}
+    return [str(p) for p in root.glob("trial_*/*") if p.is_file() and str(p.absolute()) not in named]
+
+
 def max_recorded_from_parts(folder, resource_attr: str) -> dict:
     """{trial_id: largest resource level} read from the results parts (older snapshots lack it)."""
     from raysha.results import RESULTS_DIR, _read_parts
@@ -128,4 +144,4 @@ def max_recorded_from_parts(folder, resource_attr: str) -> dict:
 
 
 __all__ = ["STATE_FILE", "FORMAT", "write_state", "read_state", "is_journal", "committed_parts",
-           "reconcile", "max_recorded_from_parts", "state_path"]
+           "reconcile", "stray_checkpoints", "max_recorded_from_parts", "state_path"]
