@@ -69,16 +69,15 @@ RUN_FILE = "run.json"
 
 
 def resume_lenet(path: str, data_dir: Optional[str] = None, verbose: int = 1,
-                 max_wallclock: Optional[float] = None, plots: bool = True):
+                 max_wallclock: Optional[float] = None, plots: bool = True, max_trials: Optional[int] = None):
     """Continue a `run_lenet` experiment from its folder (`Tuner.restore`); returns the `Experiment`.
 
     The settings come from the folder; the data is loaded again as it was (``run.json``),
     from `data_dir` when given. `max_wallclock` replaces the experiment's total time budget
-    (the time already spent counts against it).
+    (the time already spent counts against it), `max_trials` the number of trials in all.
     """
     from raysha.cli import CLIError
     from raysha.runtime.tuner import Tuner, TunerError
-    from raysha.stop import StopCriterion
     from raysha.workloads.fashion_mnist import load_shared
     from raysha.workloads.lenet import SHARED_KEY
 
@@ -94,12 +93,19 @@ def resume_lenet(path: str, data_dir: Optional[str] = None, verbose: int = 1,
     with open(run_file) as f:
         saved = json.load(f)
     overrides: dict = {"verbose": verbose}
-    if max_wallclock is not None:
-        overrides["stop"] = StopCriterion(max_wallclock_time=max_wallclock, max_trials=saved.get("max_trials"))
     try:
-        Tuner.restore(folder, shared_objects={SHARED_KEY: None}, **overrides)   # check before loading data
+        tuner = Tuner.restore(folder, shared_objects={SHARED_KEY: None}, **overrides)   # check before loading data
     except TunerError as e:
         raise CLIError(str(e)) from None
+    if max_wallclock is not None or max_trials is not None:
+        from dataclasses import replace
+
+        stop = tuner.stop
+        if max_wallclock is not None:
+            stop = replace(stop, max_wallclock_time=max_wallclock)
+        if max_trials is not None:
+            stop = replace(stop, max_trials=max_trials)
+        overrides["stop"] = stop
     data = load_shared(data_dir or saved.get("data_dir"), saved.get("n_train"), saved.get("n_test"))
     tuner = Tuner.restore(folder, shared_objects={SHARED_KEY: data}, **overrides)
     exp = tuner.fit()
@@ -153,11 +159,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no live progress table")
     p.add_argument("--resume", metavar="PATH", default=None,
                    help="continue the experiment in folder PATH after a crash or a stop (its settings "
-                        "come from the folder; --max-wallclock, --data-dir and --quiet may be given)")
+                        "come from the folder; --max-wallclock and --max-trials set new totals, --data-dir and "
+                        "--quiet may be given)")
 
 
 # settings that come from the saved experiment with --resume: (argument, default)
-_FROM_FOLDER = {"scheduler": "asha-promotion", "workers": 2, "max_trials": None, "max_epochs": 10,
+_FROM_FOLDER = {"scheduler": "asha-promotion", "workers": 2, "max_epochs": 10,
                 "grace_period": 2, "reduction_factor": 2, "n_train": None, "n_test": None,
                 "storage": None, "name": None, "seed": 0}
 
@@ -171,7 +178,7 @@ def run_command(args: argparse.Namespace) -> int:
             raise CLIError("--resume continues an experiment with its own settings; drop "
                            + ", ".join("--" + k.replace("_", "-") for k in given))
         exp = resume_lenet(args.resume, args.data_dir, verbose=0 if args.quiet else 1,
-                           max_wallclock=args.max_wallclock)
+                           max_wallclock=args.max_wallclock, max_trials=args.max_trials)
         print_outcome(exp, exp.path)
         return 0
     max_wallclock = 720 if args.max_wallclock is None else args.max_wallclock

@@ -317,8 +317,9 @@ def test_cli_resume_arguments(tmp_path, monkeypatch):
     assert args.resume == str(tmp_path / "exp")
     seen = {}
 
-    def fake_resume(path, data_dir=None, verbose=1, max_wallclock=None, plots=True):
-        seen.update(path=path, data_dir=data_dir, verbose=verbose, max_wallclock=max_wallclock)
+    def fake_resume(path, data_dir=None, verbose=1, max_wallclock=None, plots=True, max_trials=None):
+        seen.update(path=path, data_dir=data_dir, verbose=verbose, max_wallclock=max_wallclock,
+                    max_trials=max_trials)
 
         class E:
             results = pd.DataFrame()
@@ -332,11 +333,13 @@ def test_cli_resume_arguments(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs, "resume_lenet", fake_resume)
     assert runs.run_command(args) == 0
-    assert seen == {"path": str(tmp_path / "exp"), "data_dir": None, "verbose": 0, "max_wallclock": None}
+    assert seen == {"path": str(tmp_path / "exp"), "data_dir": None, "verbose": 0, "max_wallclock": None,
+                    "max_trials": None}
     args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--max-wallclock", "60",
-                         "--data-dir", "/data"])
+                         "--data-dir", "/data", "--max-trials", "9"])
     runs.run_command(args)
     assert seen["max_wallclock"] == 60 and seen["data_dir"] == "/data" and seen["verbose"] == 1
+    assert seen["max_trials"] == 9
     # settings of the saved experiment cannot be given with --resume
     args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--scheduler", "asha",
                          "--seed", "3"])
@@ -468,3 +471,42 @@ def test_the_scheduler_actor_loads_the_journal_it_finds(tmp_path):
     assert (j0.kind, j0.start, j0.until, j0.milestones, j0.config["max_epochs"]) == (JobKind.RESUME, 2, 3, (3,), 3)
     j3 = c._relaunch_job(3)          # never reported: from scratch to its first rung
     assert (j3.kind, j3.start, j3.until, j3.milestones) == (JobKind.RESUME, 0, 1, (1,))
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_raysha_run_lenet_resume_continues_the_experiment(tmp_path, capsys):
+    """`raysha run lenet` with 2 trials, then `--resume --max-trials 4`: 2 more trials, nothing twice."""
+    from raysha.workloads.fashion_mnist import locate
+
+    if locate() is None:
+        pytest.skip("Fashion-MNIST not installed")
+    import ray
+
+    from raysha.cli import main
+    from raysha.results import load_experiment
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        args = ["run", "lenet", "--workers", "2", "--max-trials", "2", "--max-epochs", "2", "--grace-period", "1",
+                "--n-train", "2000", "--n-test", "500", "--storage", str(tmp_path), "--name", "cli", "--quiet"]
+        assert main(args) == 0
+        first = load_experiment(tmp_path / "cli")
+        elapsed = first.summary["elapsed"]
+        assert first.results["trial_id"].nunique() == 2
+        capsys.readouterr()
+        assert main(["run", "lenet", "--resume", str(tmp_path / "cli"), "--max-trials", "4", "--quiet"]) == 0
+        assert "4 trials" in capsys.readouterr().out
+    finally:
+        ray.shutdown()
+    exp = load_experiment(tmp_path / "cli")
+    df = exp.results
+    assert sorted(df["trial_id"].unique()) == [0, 1, 2, 3]
+    assert not df.duplicated(["trial_id", "epoch"]).any()
+    old = df[df["trial_id"] < 2].sort_values(["trial_id", "epoch"]).reset_index(drop=True)
+    assert old.equals(first.results.sort_values(["trial_id", "epoch"]).reset_index(drop=True)[old.columns])
+    assert df[df["trial_id"] >= 2]["tuner_time"].min() >= elapsed   # the clock went on
+    state = jn.read_state(tmp_path / "cli")
+    assert state["n_restarts"] == 1 and state["n_started"] == 4 and state["finished"]
