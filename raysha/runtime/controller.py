@@ -78,6 +78,7 @@ class Controller:
         self.n_failures: dict[int, int] = {}          # trial_id -> failed jobs so far
         self.retry_queue: list[tuple] = []           # (job to run again, attempt number)
         self.failed_trials: list[int] = []           # trials marked FAILED (more than max_failures)
+        self.warnings: dict[str, str] = {}           # kind -> the first warning of that kind (logged once)
         self.attr = scheduler.resource_attr
         self.metric = scheduler.metric
         self.sign = 1.0 if scheduler.mode == "min" else -1.0
@@ -398,6 +399,7 @@ class Controller:
             resource = row[attr]
             decision = sched.on_report(tid, resource, row, now)
             self.n_reports += 1
+            self._check_metric(tid, row, resource)
             if resource > rj.reached:
                 rj.reached = resource
             if resource <= self.max_recorded.get(tid, -math.inf):
@@ -429,6 +431,30 @@ class Controller:
             if decision != Decision.CONTINUE:
                 rj.final = decision.value
         return self._answer(rj)
+
+    def _check_metric(self, tid: int, row: dict, resource) -> None:
+        """Warn once when reports lack the scheduler's metric, and once when it is NaN/infinite."""
+        metric = self.metric
+        if metric not in row:
+            if "metric_missing" not in self.warnings:
+                self._warn("metric_missing",
+                           f"raysha: trial {tid} reported {sorted(row)} without the metric {metric!r} the "
+                           f"scheduler ranks by; such reports count as the worst value (check the "
+                           f"scheduler's metric= and the names given to report())")
+            return
+        v = row[metric]
+        try:
+            finite = math.isfinite(float(v))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite and "metric_not_finite" not in self.warnings:
+            self._warn("metric_not_finite",
+                       f"raysha: trial {tid} reported {metric}={v!r} at {self.attr}={resource}; NaN, infinite "
+                       f"or non-numeric values count as the worst value (logged once)")
+
+    def _warn(self, kind: str, msg: str) -> None:
+        self.warnings[kind] = msg
+        print(msg, flush=True)
 
     # -- job ends ---------------------------------------------------------------------------
     async def _await_job(self, rj: RunningJob, info_ref, ckpt_ref) -> None:
@@ -716,7 +742,8 @@ class Controller:
                 self.writer.update_metadata(status="finished", summary={
                     "elapsed": self.elapsed, "n_results": self.n_results, "n_trials": self.n_started,
                     "stop_reason": self.stop_reason, "counts": self.scheduler.counts(),
-                    "n_failed_jobs": len(self.failures),
+                    "n_failed_jobs": len(self.failures), "failed_trials": list(self.failed_trials),
+                    "warnings": dict(self.warnings),
                     "best": None if self.best is None else {
                         "value": self.best[1], "trial_id": self.best[2], self.attr: self.best[3]}})
                 self.writer.flush()
@@ -755,6 +782,7 @@ class Controller:
                    n_duplicates=self.n_duplicates, checkpoints=self.ckpts.index(),
                    n_checkpoints_freed=self.ckpts.n_freed, startup_s=self.startup_s,
                    n_restarts=self.n_restarts, reconciled=self.reconciled)
+        out.update(warnings=dict(self.warnings), failed_trials=list(self.failed_trials))
         return out
 
     def ping(self) -> bool:

@@ -99,6 +99,7 @@ class Tuner:
         if inspect.isclass(trainable) and not is_class_trainable(trainable):
             raise TunerError(f"Tuner: trainable class {trainable.__name__} must subclass "
                              f"raysha.runtime.trainable.Trainable")
+        _check_picklable(trainable)
         for meth in ("next_job", "on_report", "on_trial_end", "state_dict"):
             if not callable(getattr(scheduler, meth, None)):
                 raise TunerError(f"Tuner: scheduler must be a raysha scheduler (no {meth}()), got {scheduler!r}")
@@ -178,6 +179,33 @@ class Tuner:
             out[_RESOURCE_KEYS[k]] = v
         return out
 
+    def _check_storage(self) -> None:
+        """The storage path must be writable: probe it (create and delete a file) before anything starts."""
+        if self.storage_path is not None and "://" in self.storage_path:
+            import pyarrow.fs as pafs
+
+            probe = self.storage_path.rstrip("/") + f"/.raysha_probe_{uuid.uuid4().hex[:8]}"
+            try:
+                fs, path = pafs.FileSystem.from_uri(probe)
+                fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                with fs.open_output_stream(path) as f:
+                    f.write(b"raysha")
+                fs.delete_file(path)
+            except Exception as e:
+                raise TunerError(f"Tuner: storage_path {self.storage_path!r} is not writable "
+                                 f"({type(e).__name__}: {e})") from None
+            return
+        root = os.path.dirname(self.folder)
+        field = "storage_path" if self.storage_path is not None else "the default results folder"
+        probe = os.path.join(root, f".raysha_probe_{uuid.uuid4().hex[:8]}")
+        try:
+            os.makedirs(root, exist_ok=True)
+            with open(probe, "w") as f:
+                f.write("raysha")
+            os.remove(probe)
+        except OSError as e:
+            raise TunerError(f"Tuner: {field} {root!r} is not writable ({type(e).__name__}: {e})") from None
+
     # -- cluster -----------------------------------------------------------------------
     def _worker_options(self) -> tuple[dict, int]:
         import ray
@@ -188,6 +216,7 @@ class Tuner:
         if self.resources is not None:
             opts = dict(self.resources)
             opts.setdefault("num_cpus", 0 if opts.get("num_gpus") else 1)
+            _check_fits_a_node(opts, nodes)
             per = opts.get("num_gpus") and total_gpu / opts["num_gpus"] or \
                 (opts["num_cpus"] and total_cpu / opts["num_cpus"]) or 1
             slots = max(1, int(per))
@@ -362,6 +391,7 @@ class Tuner:
         if self._resume_state is None and os.path.exists(os.path.join(self.folder, "experiment.json")):
             raise TunerError(f"Tuner: the experiment folder {self.folder} exists already; choose another "
                              f"name (or storage_path), or continue it with Tuner.restore")
+        self._check_storage()
         if not ray.is_initialized():
             ray.init()
         from ray import cloudpickle
@@ -442,6 +472,35 @@ class Tuner:
         from raysha.results import load_experiment
 
         return load_experiment(self.folder)
+
+
+def _check_picklable(trainable) -> None:
+    """Ray ships the trainable to the trial actors: refuse one that cannot be pickled now, not on the cluster."""
+    from ray import cloudpickle
+
+    try:
+        cloudpickle.dumps(trainable)
+    except Exception as e:
+        name = getattr(trainable, "__qualname__", repr(trainable))
+        raise TunerError(f"Tuner: trainable {name} cannot be pickled ({type(e).__name__}: {e}); Ray sends it "
+                         f"to the trial actors, so it must not capture locks, open files, sockets or "
+                         f"live clients (create those inside the trainable)") from None
+
+
+def _check_fits_a_node(opts: dict, nodes: list) -> None:
+    """resources_per_trial must fit on one node of the cluster, else the trial actors never start."""
+    for key, res in (("num_gpus", "GPU"), ("num_cpus", "CPU")):
+        want = opts.get(key) or 0
+        most = max((n["Resources"].get(res, 0) for n in nodes), default=0)
+        if want > most:
+            field = "gpu" if res == "GPU" else "cpu"
+            raise TunerError(f"Tuner: resources_per_trial[{field!r}]={want} but the largest node of the cluster "
+                             f"has {most:g} {res}(s); no trial actor could start")
+    for name, want in (opts.get("resources") or {}).items():
+        most = max((n["Resources"].get(name, 0) for n in nodes), default=0)
+        if want > most:
+            raise TunerError(f"Tuner: resources_per_trial['resources'][{name!r}]={want} but no node of the "
+                             f"cluster has more than {most:g}")
 
 
 __all__ = ["Tuner", "TunerError"]

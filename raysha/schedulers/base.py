@@ -20,6 +20,9 @@ scheduler makes exactly the decisions the original would have made.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import math
 from dataclasses import dataclass, field
 from enum import Enum
@@ -32,6 +35,36 @@ from raysha import space as sp
 
 class SchedulerError(ValueError):
     """A scheduler was configured with bad arguments (the message names the field)."""
+
+
+class UnknownOptionError(SchedulerError, TypeError):
+    """A scheduler was given an option it does not have (a TypeError too, as Python would raise)."""
+
+
+def _check_options(init):
+    """Wrap a scheduler's ``__init__``: an unknown keyword names itself, a close match and the valid ones."""
+    sig = inspect.signature(init)
+    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return init          # forwards **kwargs: the parent's check applies
+    valid = [n for n, p in sig.parameters.items()
+             if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        unknown = [k for k in kwargs if k not in valid]
+        if unknown:
+            name = type(self).__name__
+            hints = []
+            for k in unknown:
+                close = difflib.get_close_matches(k, valid, n=1)
+                hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise UnknownOptionError(
+                f"{name}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
+                f"valid options: {', '.join(valid)}")
+        return init(self, *args, **kwargs)
+
+    checked._raysha_checks_options = True
+    return checked
 
 
 class Decision(str, Enum):
@@ -145,6 +178,12 @@ class Scheduler:
 
     #: does this scheduler pause trials and resume them later (needs checkpoints)?
     pauses_trials: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_raysha_checks_options", False):
+            cls.__init__ = _check_options(init)
 
     def __init__(
         self,
