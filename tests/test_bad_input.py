@@ -213,3 +213,58 @@ def test_corrupted_durable_checkpoint_restarts_the_trial_from_scratch(tmp_path):
     assert sched.trials[0].resource == 9
     spans = exp.jobs
     assert set(spans[(spans["trial_id"] == 0) & (spans["kind"] == "resume")]["restored_from"]) == {"scratch"}
+
+
+# -- durable checkpoint formats (docs/security.md) -------------------------------------------------
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))      # would create the marker file when unpickled
+
+
+def test_tensor_checkpoints_are_written_with_torch_and_loaded_weights_only(tmp_path):
+    torch = pytest.importorskip("torch")
+    from raysha.runtime import checkpoints as ck
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3,
+             "rng": torch.Generator().get_state(), "seed": 1}      # what LeNet's trainable saves
+    path = ck.durable_path(str(tmp_path), 1, 3)
+    ck.write_durable(path, state)
+    raw = open(path, "rb").read()
+    assert raw.startswith(ck.TORCH_HEADER)
+    back = ck.read_durable(path)
+    assert back["epoch"] == 3 and torch.equal(back["model"]["weight"], state["model"]["weight"])
+    assert back["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
+
+    # a torch-format file that smuggles code is refused by weights_only=True; nothing runs
+    marker = tmp_path / "pwned"
+    import io
+    buf = io.BytesIO()
+    torch.save({"model": _Evil(str(marker))}, buf)
+    with open(path, "wb") as f:
+        f.write(ck.TORCH_HEADER + buf.getvalue())
+    with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
+        ck.read_durable(path)
+    assert not marker.exists()
+
+
+def test_other_checkpoints_are_pickled(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    from raysha.runtime import checkpoints as ck
+
+    path = ck.durable_path(str(tmp_path), 2, 1)
+    ck.write_durable(path, {"w": np.arange(3), "note": "numpy is not in torch's weights_only set"})
+    assert open(path, "rb").read().startswith(ck.PICKLE_HEADER)
+    assert ck.read_durable(path)["w"].tolist() == [0, 1, 2]
+    with open(path, "wb") as f:               # copies written before the header existed still load
+        f.write(pickle.dumps({"epoch": 1}))
+    assert ck.read_durable(path) == {"epoch": 1}

@@ -6,12 +6,26 @@ trial actor. With ``storage_path`` the trial actor also writes a durable copy
 (local folder, NFS, or any ``pyarrow.fs`` URI such as ``s3://bucket/path``);
 when the object is gone (its node died: `ObjectLostError`, `OwnerDiedError`,
 `ObjectReconstructionFailedError`) a resuming worker reads the durable copy.
+
+Durable copies have two formats (a short header tells which):
+
+* **torch** (``RAYSHA-TORCH1``): when torch is loaded in the trial's process and the
+  checkpoint holds only tensors, numbers, strings, bools, None and dicts / lists /
+  tuples of them (LeNet's model + optimizer state is such a checkpoint), it is written
+  with ``torch.save`` and read back with ``torch.load(weights_only=True)``, which
+  executes no code from the file.
+* **pickle** (``RAYSHA-PICKLE1``, and files without a header): anything else, written with
+  cloudpickle and read with ``pickle.loads``. Unpickling runs code named in the file, so
+  whoever can write to the storage path can run code in the trial actors: the storage
+  path must be trusted (see docs/security.md).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -30,13 +44,52 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/")] + [p.strip("/") for p in parts])
 
 
-def write_durable(uri: str, obj: Any) -> None:
-    """Write `obj` (pickled) to `uri` atomically where the filesystem allows it."""
+TORCH_HEADER = b"RAYSHA-TORCH1\n"
+PICKLE_HEADER = b"RAYSHA-PICKLE1\n"
+
+
+def _is_plain(obj, torch, depth: int = 0) -> bool:
+    """Only tensors, numbers, strings, bools, None and dicts/lists/tuples of them (torch's weights_only set)."""
+    if depth > 50:
+        return False
+    if obj is None or type(obj) in (bool, int, float, str):
+        return True
+    if isinstance(obj, torch.Tensor):
+        return type(obj) is torch.Tensor or isinstance(obj, torch.nn.Parameter)
+    if type(obj) in (list, tuple):
+        return all(_is_plain(v, torch, depth + 1) for v in obj)
+    if isinstance(obj, dict) and type(obj).__name__ in ("dict", "OrderedDict"):
+        return all(type(k) in (str, int) and _is_plain(v, torch, depth + 1) for k, v in obj.items())
+    return False
+
+
+def encode(obj: Any) -> bytes:
+    """The bytes of a durable copy: torch format for plain tensor checkpoints, else pickle."""
+    torch = sys.modules.get("torch")   # never imported here: a checkpoint with tensors has it loaded
+    if torch is not None and _is_plain(obj, torch):
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        return TORCH_HEADER + buf.getvalue()
     try:
         from ray import cloudpickle as cp
     except Exception:  # pragma: no cover
         cp = pickle
-    data = cp.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return PICKLE_HEADER + cp.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(data: bytes) -> Any:
+    if data.startswith(TORCH_HEADER):
+        import torch
+
+        return torch.load(io.BytesIO(data[len(TORCH_HEADER):]), weights_only=True, map_location="cpu")
+    if data.startswith(PICKLE_HEADER):
+        data = data[len(PICKLE_HEADER):]
+    return pickle.loads(data)
+
+
+def write_durable(uri: str, obj: Any) -> None:
+    """Write `obj` to `uri` atomically where the filesystem allows it (format: see the module doc)."""
+    data = encode(obj)
     fs, path = _fs(uri)
     parent = path.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)
@@ -55,7 +108,7 @@ def read_durable(uri: str) -> Any:
     fs, path = _fs(uri)
     with fs.open_input_stream(path) as f:
         data = f.read()
-    return pickle.loads(data)
+    return decode(data)
 
 
 def delete_durable(uri: str) -> None:
