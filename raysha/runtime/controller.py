@@ -11,7 +11,11 @@ for an earlier batch of the same job that arrived late) and for job results.
 
 It is the only writer of results: one row per report, appended to a
 `raysha.results.ResultsWriter` and flushed as a parquet part every
-``flush_every`` seconds and at the end.
+``flush_every`` seconds and at the end. Each flush is followed, with no await
+in between, by a snapshot of its state in the experiment's journal
+(`raysha.runtime.journal`: ``scheduler_state.json`` naming the committed parts),
+so results and state always agree; on start it loads the journal it finds in
+its folder (``Tuner.restore``, or Ray restarting this actor after a crash).
 """
 
 from __future__ import annotations
@@ -650,7 +654,9 @@ class Controller:
                 pass
 
     def _periodic(self, now: float) -> None:
-        if now - self._last_flush >= self.flush_every:
+        # results and journal are one step, every flush_every seconds; stretched so that journaling a
+        # large experiment (tens of ms per snapshot) never takes more than ~5% of this actor's time
+        if now - self._last_flush >= max(self.flush_every, 20.0 * getattr(self, "_journal_cost", 0.0)):
             self._last_flush = self._last_state = now
             # journal only when something changed: reports, launched or ended jobs, deletions due
             mark = (self.n_reports, self._next_key, len(self.job_log), self.stopping)
@@ -679,6 +685,7 @@ class Controller:
         """
         if not self._journaling():
             return False
+        t_start = time.monotonic()
         try:
             self.journal_seq += 1
             state = {"format": jn.FORMAT, "seq": self.journal_seq, "wall_time": time.time(),
@@ -694,6 +701,7 @@ class Controller:
                      "running": {str(rj.trial_id): {"start": rj.job.start, "until": rj.job.until}
                                  for rj in self.jobs.values()}}
             jn.write_state(self.folder, state)
+            self._journal_cost = time.monotonic() - t_start
         except Exception:
             traceback.print_exc()
             return False
