@@ -10,6 +10,11 @@
 the running session), starts the scheduler actor and the trial actors, shows a
 live progress table (``verbose=1``), and returns the experiment read back from
 its folder. Ctrl-C stops the experiment promptly and still returns it.
+
+The experiment folder holds a journal of the scheduler's state, written with
+every results flush; after a crash of the driver (or of the scheduler actor,
+which Ray restarts) ``Tuner.restore(folder).fit()`` continues the experiment
+without duplicated or lost results.
 """
 
 from __future__ import annotations
@@ -56,9 +61,12 @@ class Tuner:
             one CPU on clusters without GPUs.
         stop: a `StopCriterion` (wall-clock time, trials, results, target metric value).
         storage_path: where experiment folders go (default ``~/raysha_results``); a local
-            folder or a ``pyarrow.fs`` URI (``s3://...``, ``gs://...``). When given, paused
-            trials' checkpoints are also written there (durable copies). With a URI the
-            results themselves are written to ``~/raysha_results/<name>`` on the driver.
+            folder or a ``pyarrow.fs`` URI (``s3://...``, ``gs://...``). Paused trials'
+            checkpoints are also written there (durable copies: what a restore after a driver
+            crash resumes from). Without it, on a one-node cluster the durable copies go to
+            ``<experiment folder>/checkpoints``; on a multi-node cluster there are none (give a
+            shared path or URI). With a URI the results themselves are written to
+            ``~/raysha_results/<name>`` on the driver.
         name: the experiment folder's name (default: ``raysha_<date>_<time>``).
         verbose: 0 silent, 1 live progress table.
         shared_objects: ``{name: object}`` put once into Ray's object store and fetched once
