@@ -590,9 +590,7 @@ class Controller:
         start = max(job.start, rj.reached) if math.isfinite(rj.reached) else job.start
         if start >= job.until:
             return None
-        milestones = tuple(m for m in job.milestones if m > start)
-        if not milestones or milestones[-1] < job.until:
-            milestones = milestones + (job.until,)
+        milestones = tuple(m for m in job.milestones if m > start)   # those passed were decided already
         return replace(job, kind=JobKind.RESUME, start=start, milestones=milestones), rj.attempt + 1
 
     def _trial_failed(self, tid: int) -> None:
