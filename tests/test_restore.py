@@ -36,7 +36,7 @@ COMMON = textwrap.dedent(f"""
         ckpt = session.get_checkpoint()
         start, steps = (ckpt["epoch"], ckpt["steps"]) if ckpt else (0, 0)
         for epoch in range(start + 1, config["max_epochs"] + 1):
-            time.sleep(0.06)
+            time.sleep(float(os.environ.get("EPOCH_S", "0.06")))
             steps += 1
             session.report(epoch=epoch, loss=config["x"] + 1.0 / epoch, steps=steps,
                            loaded=int(ckpt is not None), checkpoint={{"epoch": epoch, "steps": steps}})
@@ -44,7 +44,7 @@ COMMON = textwrap.dedent(f"""
     def scheduler():
         return ASHA({{"x": uniform(0, 1), "max_epochs": 9}}, metric="loss", mode="min",
                     resource_attr="epoch", max_resource_attr="max_epochs", grace_period=1,
-                    reduction_factor=3, type="promotion", random_seed=11)
+                    reduction_factor=3, type=os.environ.get("ASHA_TYPE", "promotion"), random_seed=11)
 
     def summary_out(tuner, exp):
         s = tuner.summary
@@ -92,6 +92,19 @@ RESTART = COMMON + textwrap.dedent(f"""
     summary_out(tuner, out["exp"])
 """)
 
+# stopped by its time budget (running trials interrupted), then continued with a new budget
+STOP_THEN_RESTORE = COMMON + textwrap.dedent(f"""
+    storage, name = sys.argv[1], sys.argv[2]
+    tuner = Tuner(trainable, scheduler(), n_workers=2, verbose=0, flush_every=0.5, storage_path=storage,
+                  name=name, stop=StopCriterion(max_trials={MAX_TRIALS}, max_wallclock_time=float(sys.argv[3])))
+    tuner.fit()
+    s = tuner.summary
+    print("FIRST " + json.dumps({{"stop_reason": s["stop_reason"], "n_started": s["n_started"],
+                                  "counts": s["counts"], "elapsed": s["elapsed"]}}), flush=True)
+    tuner = Tuner.restore(os.path.join(storage, name), stop=StopCriterion(max_trials={MAX_TRIALS}))
+    summary_out(tuner, tuner.fit())
+""")
+
 RESTORE = COMMON + textwrap.dedent("""
     tuner = Tuner.restore(sys.argv[1], verbose=0)
     exp = tuner.fit()
@@ -99,12 +112,14 @@ RESTORE = COMMON + textwrap.dedent("""
 """)
 
 
-def _run_script(tmp_path, name, code, *args, timeout=120):
+def _run_script(tmp_path, name, code, *args, timeout=120, env=None, lines=None):
     script = tmp_path / f"{name}.py"
     script.write_text(code)
     p = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
-                       timeout=timeout, start_new_session=True)
+                       timeout=timeout, start_new_session=True, env=dict(os.environ, **(env or {})))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
+    if lines is not None:
+        lines.extend(p.stdout.splitlines())
     line = [ln for ln in p.stdout.splitlines() if ln.startswith("SUMMARY ")][-1]
     return json.loads(line[len("SUMMARY "):])
 
@@ -260,6 +275,21 @@ def test_a_scheduler_actor_that_died_is_restarted_and_continues_from_the_journal
     assert state["n_restarts"] == 1
     assert out["ckpt_sources"].get("durable", 0) >= 1   # the objects died with the actor: durable copies
     assert df["loaded"].max() == 1
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_run_stopped_by_its_time_budget_continues_its_running_trials(tmp_path):
+    """Stopping ASHA (jobs run to 9 epochs, so the stop cuts trials short), restored without a time limit."""
+    lines: list = []
+    out = _run_script(tmp_path, "stopped", STOP_THEN_RESTORE, tmp_path, "stopped", 6.0,
+                      env={"EPOCH_S": "0.3", "ASHA_TYPE": "stopping"}, lines=lines)
+    first = json.loads([ln for ln in lines if ln.startswith("FIRST ")][0][len("FIRST "):])
+    assert first["stop_reason"] == "max_wallclock_time" and first["n_started"] < MAX_TRIALS, first
+    assert first["counts"]["interrupted"] >= 1, first        # trials were cut short by the stop ...
+    df, state = _check(tmp_path / "stopped")                 # ... and finished after the restore
+    assert out["n_restarts"] == 1 and out["n_started"] == MAX_TRIALS
+    assert df["tuner_time"].max() > first["elapsed"] - 3.0
 
 
 # -- fast tests ----------------------------------------------------------------------------------

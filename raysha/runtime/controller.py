@@ -130,6 +130,7 @@ class Controller:
         self._pending_deletes: list[str] = []  # durable copies to delete once a journal without them is saved
         self.journal_seq = 0
         self.n_restarts = 0
+        self._frozen: Optional[set] = None    # set at a stop: the journal keeps the state of that moment
         self.reconciled: list[str] = []
         found = None
         if folder is not None and "://" not in folder:
@@ -501,7 +502,9 @@ class Controller:
         if src:
             self.ckpt_sources[src] = self.ckpt_sources.get(src, 0) + 1
         # where a resumed or retried job's state came from: memory / object / durable / scratch
-        restored_from = (src or "scratch") if rj.job.kind == JobKind.RESUME else None
+        restored_from = None
+        if rj.job.kind == JobKind.RESUME:   # (unknown when the job's actor died before saying)
+            restored_from = src or ("unknown" if info.get("worker_died") else "scratch")
         self.job_log.append({"trial_id": tid, "kind": rj.job.kind.value, "worker": rj.worker,
                              "start": rj.job.start, "status": status, "final": rj.final,
                              "ckpt_source": src, "ckpt_lost": info.get("ckpt_lost"),
@@ -635,6 +638,12 @@ class Controller:
         self.stopping = True
         self.stop_reason = reason
         self.stop_t = self._now()
+        if self.writer is not None and not self.finished and self._frozen is None:
+            # the journal keeps the state at the stop (time up, Ctrl-C, ...): a restore re-runs the
+            # trials running now from their checkpoints; what they report until they end is in the
+            # results of this run, and a restore drops and re-produces it
+            if self._flush() and self._save_state():
+                self._frozen = {e.durable for e in self.ckpts.entries.values() if e.durable}
         if self._wake is not None:
             self._wake.set()
 
@@ -683,6 +692,9 @@ class Controller:
         """
         if not self._journaling():
             return False
+        if self._frozen is not None:
+            self._release_deletes()
+            return False
         t_start = time.monotonic()
         try:
             self.journal_seq += 1
@@ -715,7 +727,7 @@ class Controller:
     def _release_deletes(self) -> None:
         if not self._pending_deletes:
             return
-        live = {e.durable for e in self.ckpts.entries.values() if e.durable}
+        live = {e.durable for e in self.ckpts.entries.values() if e.durable} | (self._frozen or set())
         paths = [p for p in self._pending_deletes if p not in live]
         self._pending_deletes = []
         if not paths:
