@@ -16,12 +16,19 @@ Durable checkpoint copies that a newer pause replaced, or that the scheduler
 freed, are deleted only after a snapshot that no longer refers to them is on
 disk, so every checkpoint the journal names exists.
 
+When the run stops on purpose (time budget, Ctrl-C, ``max_results``, target
+metric), the journal is written once more at that moment and then kept: a
+restore re-runs the trials that were running then, instead of leaving them
+"interrupted" (their reports during the stop's grace period are in parts the
+restore drops and re-produces). A run that ends because the scheduler has
+nothing left to do writes its final snapshot with ``finished: true``.
+
 Format (JSON, ``"format": "raysha-journal/1"``)::
 
     seq            snapshots written by this run (restarts carry it on)
     wall_time      time.time() when written
     elapsed        seconds on the experiment's clock (tuner_time) when written
-    finished       true once the run ended (stop criterion or scheduler done)
+    finished       true once the run ended with nothing left to run
     scheduler      scheduler.state_dict() (rungs, trials, rng, counters)
     checkpoints    {trial_id: {"resource": level, "durable": path or null}}: the latest
                    checkpoint of each trial that has one (paused, or running after a resume)

@@ -315,8 +315,9 @@ class Tuner:
 
         ``Tuner.restore(path).fit()`` goes on where the journal (``scheduler_state.json``)
         left off: the same scheduler state (rungs, trials, random state), paused trials resume
-        from their durable checkpoints, trials that were running resume from their last durable
-        checkpoint (from scratch when they have none), results already recorded are not logged
+        from their durable checkpoints, trials that were running (at a crash, or when a stop
+        cut them short) resume from their last durable checkpoint (from scratch when they
+        have none), results already recorded are not logged
         again (result parts newer than the journal are dropped and re-produced), and
         ``max_trials`` / ``max_results`` count what the experiment did before. The wall-clock
         budget (``max_wallclock_time``) is the experiment's total: the time already spent (up
