@@ -188,11 +188,19 @@ class TrialWorker:
             ref = (job.get("ckpt_ref") or [None])[0]
             durable = job.get("ckpt_durable")
             info["ckpt_resource"] = job.get("ckpt_resource")
+            if ref is not None and durable and _only_on_dead_nodes(ref):
+                # its node is gone: read the durable copy now rather than wait for Ray to give up
+                info["ckpt_lost"] = "node lost"
+                ref = None
             if ref is not None:
                 try:
-                    obj = ray.get(ref)
+                    # with a durable copy to fall back on, don't wait out Ray's node-death detection
+                    # (~30 s) for an object on a node that just crashed
+                    obj = ray.get(ref, timeout=_fetch_timeout(ref) if durable else None)
                     info["ckpt_source"] = "object"
                     return obj
+                except ray.exceptions.GetTimeoutError:
+                    info["ckpt_lost"] = "GetTimeoutError"
                 except ck.lost_errors() as e:
                     info["ckpt_lost"] = type(e).__name__
                     if not durable:
@@ -218,6 +226,33 @@ class TrialWorker:
         live, self._live = self._live, None
         if live is not None and self.is_class:
             _cleanup(live[2])
+
+
+def _fetch_timeout(ref) -> float:
+    """How long a checkpoint object may take to arrive: 5 s plus 50 MB/s for its size."""
+    try:
+        from ray.experimental import get_object_locations
+
+        size = (get_object_locations([ref], timeout_ms=2000).get(ref) or {}).get("object_size") or 0
+    except Exception:
+        size = 0
+    return 5.0 + size / 50e6
+
+
+def _only_on_dead_nodes(ref) -> bool:
+    """True when the object's copies are all on nodes that Ray knows are dead (a lost node)."""
+    try:
+        import ray
+        from ray.experimental import get_object_locations
+
+        loc = get_object_locations([ref], timeout_ms=2000).get(ref) or {}
+        where = set(loc.get("node_ids") or [])
+        if not where:          # small objects live in the owner's memory, or the location is unknown
+            return False
+        alive = {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+        return not (where & alive)
+    except Exception:
+        return False
 
 
 def _format(e: BaseException) -> str:
