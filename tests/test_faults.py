@@ -15,6 +15,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from raysha.runtime import session  # noqa: E402
+from raysha.runtime.trainable import Trainable  # noqa: E402
 from raysha.runtime.tuner import Tuner, TunerError  # noqa: E402
 from raysha.schedulers.asha import ASHA  # noqa: E402
 from raysha.schedulers.base import TrialStatus  # noqa: E402
@@ -145,3 +146,54 @@ def test_max_failures_is_checked(bad):
     sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", max_t=1)
     with pytest.raises(TunerError, match="max_failures must be an integer >= 0"):
         Tuner(flaky, sched, max_failures=bad)
+
+
+class RaisesOnceAfterResume(Trainable):
+    """Class API: the first resumed trial raises at epoch 6 (after reporting 4 and 5); the state is `steps`."""
+
+    def setup(self, config):
+        self.x = config["x"]
+        self.steps = 0
+        self.resumed = False
+
+    def train_epoch(self, epoch):
+        self.steps += 1
+        if self.resumed and epoch == 6:
+            marker = os.path.join(self.shared["dir"], "raised")
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                raise RuntimeError("fails once in the middle of a resumed job")
+        return {"loss": self.x + 1.0 / epoch, "steps": self.steps}
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = state["steps"]
+        self.resumed = True
+
+
+def test_class_trainable_retried_from_its_checkpoint_replays_the_gap_silently(tmp_path):
+    sched = ASHA({"x": uniform(0, 1), "max_epochs": 9}, metric="loss", mode="min",
+                 max_resource_attr="max_epochs", grace_period=1, reduction_factor=3,
+                 type="promotion", random_seed=3)
+    tuner = Tuner(RaisesOnceAfterResume, sched, n_workers=2, stop=StopCriterion(max_trials=12),
+                  storage_path=str(tmp_path), name="cls", verbose=0, max_failures=1,
+                  keep_live_trainables=False, shared_objects={"dir": str(tmp_path)})
+    exp = tuner.fit()
+    s = tuner.summary
+    assert (tmp_path / "raised").exists()
+    (f,) = s["failures"]
+    assert f["attempt"] == 0 and not f["worker_died"] and "fails once" in f["error"]
+    tid = f["trial_id"]
+    (retry,) = [j for j in s["job_log"] if j["attempt"] == 1]
+    # checkpoint at rung 3, epochs 4-5 already logged: the retry loads 3, replays 4-5 unreported
+    assert retry["trial_id"] == tid and retry["start"] == 5 and retry["ckpt_resource"] == 3
+    assert retry["restored_from"] in ("object", "durable") and retry["status"] != "failed"
+    assert sched.trials[tid].status == TrialStatus.COMPLETED
+    check_no_dup_no_gap(exp, sched)
+    df = exp.results
+    assert (df["steps"] == df["epoch"]).all()
