@@ -32,11 +32,13 @@ def run_lenet(scheduler: str = "asha-promotion", workers: int = 2, max_wallclock
               n_train: Optional[int] = None, n_test: Optional[int] = None, data_dir: Optional[str] = None,
               storage: Optional[str] = None, name: Optional[str] = None, seed: int = 0,
               max_trials: Optional[int] = None, verbose: int = 1, plots: bool = True,
-              resources_per_trial: Optional[dict] = None, points_to_evaluate=(D2L_INITIAL,)):
+              resources_per_trial: Optional[dict] = None, points_to_evaluate=(D2L_INITIAL,),
+              max_failures: int = 2):
     """Tune LeNet with `scheduler` (a name from `raysha.schedulers.factory`); returns the `Experiment`.
 
     The defaults are d2l's experiment; `points_to_evaluate` run first (d2l's
-    initial config lr 0.1 / batch 128 by default).
+    initial config lr 0.1 / batch 128 by default). A trial whose worker dies or
+    whose epoch raises is retried from its last checkpoint up to `max_failures` times.
     """
     from raysha.schedulers.factory import make_scheduler
     from raysha.runtime.tuner import Tuner
@@ -50,7 +52,8 @@ def run_lenet(scheduler: str = "asha-promotion", workers: int = 2, max_wallclock
     data = load_shared(data_dir, n_train, n_test)
     tuner = Tuner(LeNetTrainable, sched, n_workers=workers, resources_per_trial=resources_per_trial,
                   stop=StopCriterion(max_wallclock_time=max_wallclock, max_trials=max_trials),
-                  storage_path=storage, name=name, verbose=verbose, shared_objects={SHARED_KEY: data})
+                  storage_path=storage, name=name, verbose=verbose, shared_objects={SHARED_KEY: data},
+                  max_failures=max_failures)
     # what `raysha run lenet --resume` needs besides the Tuner's own files: how to load the data again
     os.makedirs(tuner.folder, exist_ok=True)
     with open(os.path.join(tuner.folder, RUN_FILE), "w") as f:
@@ -156,6 +159,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", default=None, help="experiments folder or s3:// / gs:// URI (durable copies)")
     p.add_argument("--name", default=None, help="experiment name (folder)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-failures", type=int, default=2,
+                   help="retries of a trial whose worker dies or whose epoch raises (default 2)")
     p.add_argument("--quiet", action="store_true", help="no live progress table")
     p.add_argument("--resume", metavar="PATH", default=None,
                    help="continue the experiment in folder PATH after a crash or a stop (its settings "
@@ -166,7 +171,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 # settings that come from the saved experiment with --resume: (argument, default)
 _FROM_FOLDER = {"scheduler": "asha-promotion", "workers": 2, "max_epochs": 10,
                 "grace_period": 2, "reduction_factor": 2, "n_train": None, "n_test": None,
-                "storage": None, "name": None, "seed": 0}
+                "storage": None, "name": None, "seed": 0, "max_failures": 2}
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -184,7 +189,8 @@ def run_command(args: argparse.Namespace) -> int:
     max_wallclock = 720 if args.max_wallclock is None else args.max_wallclock
     exp = run_lenet(args.scheduler, args.workers, max_wallclock, args.max_epochs, args.grace_period,
                     args.reduction_factor, args.n_train, args.n_test, args.data_dir, args.storage,
-                    args.name, args.seed, args.max_trials, verbose=0 if args.quiet else 1)
+                    args.name, args.seed, args.max_trials, verbose=0 if args.quiet else 1,
+                    max_failures=args.max_failures)
     print_outcome(exp, exp.path)
     return 0
 

@@ -75,6 +75,8 @@ def test_run_and_demo_are_registered_with_their_arguments(capsys):
     args = build_parser().parse_args(["run", "lenet", "--scheduler", "pasha", "--workers", "3",
                                       "--n-train", "1000", "--storage", "/tmp/x"])
     assert (args.workload, args.scheduler, args.workers, args.n_train) == ("lenet", "pasha", 3, 1000)
+    assert args.max_failures == 2
+    assert build_parser().parse_args(["run", "lenet", "--max-failures", "0"]).max_failures == 0
     assert build_parser().parse_args(["demo"]).out == "demo-results"  # what `make demo` runs
     with pytest.raises(SystemExit):
         main(["run", "resnet"])
