@@ -91,27 +91,13 @@ def run_raysha(n: int, root: str) -> dict:
 # -- Ray Tune ----------------------------------------------------------------------------
 
 def run_raytune(n: int, root: str) -> dict:
-    from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from benchmarks.overhead import tune_zero_cost
+    from benchmarks.overhead import raytune_zero_cost
 
     scheduler = ASHAScheduler(time_attr="epoch", max_t=EPOCHS, grace_period=1, reduction_factor=3)
-    t0 = time.perf_counter()
-    tuner = tune.Tuner(
-        tune_zero_cost,
-        param_space={"x": tune.uniform(0, 1), "max_epochs": EPOCHS},
-        tune_config=tune.TuneConfig(metric="loss", mode="min", scheduler=scheduler, num_samples=n,
-                                    max_concurrent_trials=2),
-        run_config=tune.RunConfig(name=f"raytune_{n}", storage_path=root, verbose=0),
-    )
-    grid = tuner.fit()
-    wall = time.perf_counter() - t0
-    reports = 0
-    for r in grid:
-        df = r.metrics_dataframe
-        reports += 0 if df is None else len(df)
-    return _row(wall, n, len(grid), reports)
+    wall, n_done, reports = raytune_zero_cost(n, EPOCHS, scheduler, root, f"raytune_{n}")
+    return _row(wall, n, n_done, reports)
 
 
 # -- Optuna ------------------------------------------------------------------------------
