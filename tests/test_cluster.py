@@ -7,7 +7,6 @@ are paused with their checkpoints in that node's object store.
 
 import os
 import sys
-import threading
 import time
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from conftest import fit_in_background, wait_for_marker  # noqa: E402
 from raysha.runtime import session  # noqa: E402
 from raysha.runtime.tuner import Tuner  # noqa: E402
 from raysha.schedulers.asha import ASHA  # noqa: E402
@@ -79,15 +79,10 @@ def test_a_lost_node_s_trials_continue_elsewhere_from_durable_copies(cluster, tm
     tuner = Tuner(trainable, sched, n_workers=2, stop=StopCriterion(max_trials=14),
                   storage_path=str(tmp_path), name="nodelost", verbose=0, max_failures=2,
                   shared_objects={"dir": str(tmp_path)})
-    out = {}
-    th = threading.Thread(target=lambda: out.setdefault("exp", tuner.fit()), daemon=True)
-    th.start()
-    marker = tmp_path / "stalled"
-    deadline = time.monotonic() + 60
-    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "no trial resumed on the node where it paused"
-    tid, node_id = marker.read_text().split()
+    th, out = fit_in_background(tuner)
+    marker_text = wait_for_marker(tmp_path / "stalled", 60)
+    assert marker_text, "no trial resumed on the node where it paused"
+    tid, node_id = marker_text.split()
     tid = int(tid)
     victim = next(n for n in nodes if n.node_id == node_id)
     c.remove_node(victim, allow_graceful=False)

@@ -7,13 +7,13 @@ from the last checkpoint; a trial failing more than n times is FAILED with its t
 
 import os
 import sys
-import threading
 import time
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
+from conftest import fit_in_background, wait_for_marker  # noqa: E402
 from raysha.runtime import session  # noqa: E402
 from raysha.runtime.trainable import Trainable  # noqa: E402
 from raysha.runtime.tuner import Tuner, TunerError  # noqa: E402
@@ -63,17 +63,13 @@ def test_killed_trial_actor_resumes_from_its_checkpoint(tmp_path):
     tuner = Tuner(stalls_once, sched, n_workers=2, stop=StopCriterion(max_trials=12),
                   storage_path=str(tmp_path), name="killed", verbose=0, max_failures=2,
                   shared_objects={"dir": str(tmp_path)})
-    out = {}
-    th = threading.Thread(target=lambda: out.setdefault("exp", tuner.fit()), daemon=True)
-    th.start()
-    marker = tmp_path / "stalled"
-    deadline = time.monotonic() + 120
-    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "no trial was resumed up to epoch 5"
-    tid = int(marker.read_text())
+    th, out = fit_in_background(tuner)
+    marker_text = wait_for_marker(tmp_path / "stalled", 120)
+    assert marker_text, "no trial was resumed up to epoch 5"
+    tid = int(marker_text)
     # the scheduler actor tells which trial actor runs the stalled trial: kill that actor
     idx = None
+    deadline = time.monotonic() + 60
     while idx is None and time.monotonic() < deadline:
         running = ray.get(tuner.controller.status.remote())["running"]
         idx = next((w for w, t in running.items() if t == tid), None)
