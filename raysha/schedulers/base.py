@@ -20,6 +20,7 @@ scheduler makes exactly the decisions the original would have made.
 
 from __future__ import annotations
 
+import abc
 import difflib
 import functools
 import inspect
@@ -170,14 +171,18 @@ def _float_from_json(x) -> float:
     return float(x)
 
 
-class Scheduler:
+class Scheduler(abc.ABC):
     """Base class: config sampling, points_to_evaluate, trial bookkeeping, state.
 
     Subclasses implement `next_job`, `on_report`, and extend `state_dict`.
+    The methods below are the whole contract the runners (simulator, Ray
+    scheduler actor) use; a runner never reads ``trials`` or builds a `Job`.
     """
 
     #: does this scheduler pause trials and resume them later (needs checkpoints)?
     pauses_trials: bool = False
+    #: the config key set to a job's ``until`` (so a function trainable knows how far to go), or None
+    max_resource_attr: Optional[str] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -210,11 +215,13 @@ class Scheduler:
             sp.complete_config(self.space, p, check_rng)
 
     # -- contract ---------------------------------------------------------
+    @abc.abstractmethod
     def next_job(self, now: float, allow_new: bool = True) -> Job:
-        raise NotImplementedError
+        """A job for a free worker: START / RESUME, or WAIT / DONE."""
 
+    @abc.abstractmethod
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
-        raise NotImplementedError
+        """Record one report; CONTINUE, PAUSE or STOP (only milestones may end a job)."""
 
     def on_trial_end(self, trial_id: int, status: str) -> None:
         rec = self.trials.get(trial_id)
@@ -224,6 +231,36 @@ class Scheduler:
     def removable_checkpoints(self) -> list[int]:
         """Paused trials that can never be resumed: their checkpoints may be freed."""
         return []
+
+    def rung_sizes(self) -> dict:
+        """{bracket: {rung level: trials recorded there}} for progress displays; {} without rungs."""
+        return {}
+
+    def trial_config(self, trial_id: int) -> Optional[dict]:
+        """The configuration of a known trial (as sampled, without the job's resource), else None."""
+        rec = self.trials.get(trial_id)
+        return None if rec is None else rec.config
+
+    def running_trial_ids(self) -> list[int]:
+        """Trials the scheduler believes are running (a restore runs them again first), ascending."""
+        return sorted(t for t, rec in self.trials.items() if rec.status == TrialStatus.RUNNING)
+
+    def retry_job(self, trial_id: int, start: float) -> Optional[Job]:
+        """The job that carries on a RUNNING trial whose job was lost, from level ``start``.
+
+        Used for a retry after a failure and for the trials a restore finds running: a
+        RESUME up to the trial's current ``until``, keeping the milestones above ``start``
+        (those at or below it were decided already). None when nothing is left to run
+        (``start >= until``) or the trial is not running.
+        """
+        rec = self.trials.get(trial_id)
+        if rec is None or rec.status != TrialStatus.RUNNING or start >= rec.until:
+            return None
+        milestones = tuple(m for m in rec.milestones if m > start)
+        if not milestones or milestones[-1] < rec.until:
+            milestones = milestones + (rec.until,)
+        config = with_resource(rec.config, self.max_resource_attr, rec.until)
+        return Job(JobKind.RESUME, trial_id, config, start, rec.until, milestones, rec.bracket)
 
     # -- helpers for subclasses -------------------------------------------
     def loss(self, metrics: Mapping[str, Any]) -> float:
