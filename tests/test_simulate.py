@@ -152,6 +152,9 @@ class AlwaysWait(Scheduler):
     def next_job(self, now, allow_new=True):
         return WAIT
 
+    def on_report(self, trial_id, resource, metrics, now):  # never called: no job ever runs
+        raise AssertionError("no trial runs, so nothing reports")
+
 
 def test_waiting_forever_ends_as_stalled():
     s = AlwaysWait(STRAGGLER_SPACE, METRIC)
