@@ -9,8 +9,8 @@ with ``to_json``).
 >>> import json, math
 >>> encode_float(0.25), encode_float(math.inf), encode_float(-math.inf), encode_float(math.nan)
 (0.25, 'inf', '-inf', 'nan')
->>> decode_float("inf"), decode_float(0.25), decode_float("0.25")
-(inf, 0.25, 0.25)
+>>> decode_float("inf"), decode_float(0.25), decode_float("0.25"), decode_float(3)
+(inf, 0.25, 0.25, 3)
 >>> import numpy as np
 >>> json.dumps({"loss": np.float32(0.5), "worst": np.float32("inf")}, default=json_default)
 '{"loss": 0.5, "worst": "inf"}'
@@ -28,8 +28,10 @@ def encode_float(x: float) -> Union[float, str]:
     return x if math.isfinite(x) else repr(x)
 
 
-def decode_float(x: Union[float, int, str]) -> float:
-    """The float `encode_float` wrote (numbers, and strings such as ``"inf"`` or ``"0.5"``)."""
+def decode_float(x: Union[float, int, str]) -> Union[float, int]:
+    """What `encode_float` wrote, read back: a number unchanged, a string (``"inf"``, ``"0.5"``) parsed."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return x
     return float(x)
 
 
