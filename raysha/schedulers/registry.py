@@ -39,12 +39,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from raysha.schedulers import preview as pv
 from raysha.schedulers.adaptive import AdaptiveASHA
 from raysha.schedulers.asha import ASHA
 from raysha.schedulers.base import Scheduler, SchedulerError, resolve_max_t
 from raysha.schedulers.fifo import RandomSearch
 from raysha.schedulers.pasha import PASHA
+from raysha.schedulers.preview import (
+    Preview, preview_adaptive, preview_asha, preview_pasha, preview_random, preview_sync,
+)
 from raysha.schedulers.rungs import rung_levels_and_eta
 from raysha.schedulers.sync import SyncHyperband, SyncSuccessiveHalving
 
@@ -62,7 +64,7 @@ class Entry:
     caller gives it.
 
     >>> from raysha.space import uniform
-    >>> e = Entry("asha-promotion", ASHA, "ASHA, promotion", pv.preview_asha, {"type": "promotion"})
+    >>> e = Entry("asha-promotion", ASHA, "ASHA, promotion", preview_asha, {"type": "promotion"})
     >>> e.build({"lr": uniform(0, 1)}, "loss", max_t=9).type
     'promotion'
     """
@@ -70,7 +72,7 @@ class Entry:
     name: str
     cls: type
     help: str
-    preview: Optional[Callable[[Any, Optional[int]], pv.Preview]]
+    preview: Optional[Callable[[Any, Optional[int]], Preview]]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     rung_args: Mapping[str, str] = field(default_factory=lambda: dict(RUNG_ARGS))
     all_brackets: bool = False
@@ -102,22 +104,22 @@ def _number_of_levels(space: Mapping[str, Any], kwargs: Mapping[str, Any]) -> in
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("asha", ASHA, "ASHA, stopping variant: a trial below its rung's quantile stops",
-          pv.preview_asha, {"type": "stopping"}),
+          preview_asha, {"type": "stopping"}),
     Entry("asha-promotion", ASHA, "ASHA, promotion variant: trials pause at rungs, the best are resumed",
-          pv.preview_asha, {"type": "promotion"}),
+          preview_asha, {"type": "promotion"}),
     Entry("hyperband", ASHA, "asynchronous Hyperband (stopping): one bracket per rung level",
-          pv.preview_asha, {"type": "stopping"}, all_brackets=True),
+          preview_asha, {"type": "stopping"}, all_brackets=True),
     Entry("hyperband-promotion", ASHA, "asynchronous Hyperband (promotion): one bracket per rung level",
-          pv.preview_asha, {"type": "promotion"}, all_brackets=True),
+          preview_asha, {"type": "promotion"}, all_brackets=True),
     Entry("pasha", PASHA, "PASHA: ASHA whose maximum resource grows while the ranking is unstable",
-          pv.preview_pasha),
+          preview_pasha),
     Entry("adaptive", AdaptiveASHA, "Determined's adaptive ASHA: several brackets side by side",
-          pv.preview_adaptive, rung_args={"reduction_factor": "divisor"}),
+          preview_adaptive, rung_args={"reduction_factor": "divisor"}),
     Entry("sync-sh", SyncSuccessiveHalving, "synchronous successive halving (the baseline with waits)",
-          pv.preview_sync),
-    Entry("sync-hyperband", SyncHyperband, "synchronous Hyperband: its brackets in turn", pv.preview_sync),
+          preview_sync),
+    Entry("sync-hyperband", SyncHyperband, "synchronous Hyperband: its brackets in turn", preview_sync),
     Entry("random", RandomSearch, "asynchronous random search: every trial runs to max_t",
-          pv.preview_random, rung_args={}),
+          preview_random, rung_args={}),
 )
 
 _BY_NAME = {e.name: e for e in ENTRIES}
@@ -165,7 +167,7 @@ def make(name: str, space: Mapping[str, Any], metric: str, mode: str = "min", *,
                              points_to_evaluate=points_to_evaluate, **extra)
 
 
-def preview_function(cls: type) -> Callable[[Any, Optional[int]], pv.Preview]:
+def preview_function(cls: type) -> Callable[[Any, Optional[int]], Preview]:
     """The preview registered for `cls`, else for its nearest registered base class (MRO order)."""
     for klass in cls.__mro__:
         fn = _PREVIEW_BY_CLASS.get(klass)
@@ -175,7 +177,7 @@ def preview_function(cls: type) -> Callable[[Any, Optional[int]], pv.Preview]:
                     f"raysha.schedulers.registry")
 
 
-def preview(scheduler: Scheduler, max_trials: Optional[int] = None) -> pv.Preview:
+def preview(scheduler: Scheduler, max_trials: Optional[int] = None) -> Preview:
     """What `scheduler` will do for `max_trials` trials: a `raysha.schedulers.preview.Preview` (print it)."""
     if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(max_trials, int)
                                    or max_trials < 1):
