@@ -128,10 +128,10 @@ class Rung:
     the one at ``floor(n q) - 1`` (the last place that may be promoted).
 
     >>> rung = Rung(level=1, quantile=1 / 3)            # stopping: keep the top third
-    >>> for tid, loss in enumerate([0.5, 0.2, 0.9, 0.4]):
-    ...     _ = rung.add(tid, loss)
-    >>> rung.cutoff(), rung.continues(0.2), rung.continues(0.9)
-    (0.4, True, False)
+    >>> [rung.add(tid, loss) and rung.continues(loss) for tid, loss in enumerate([0.5, 0.2, 0.9, 0.4])]
+    [True, True, False, True]
+    >>> rung.cutoff()                                   # np.quantile([0.5, 0.2, 0.9, 0.4], 1/3)
+    0.4
     >>> prom = Rung(level=1, quantile=1 / 3, promotion=True)
     >>> for tid, loss in enumerate([0.5, 0.2, 0.9]):
     ...     _ = prom.add(tid, loss); prom.pause(tid)
