@@ -21,7 +21,7 @@ SEARCHERS = ("random", "grid", "kde", "optuna-tpe", "optuna-gp", "optuna-cmaes")
 _LAZY = {
     "GridSearcher": "raysha.searchers.grid",
     "KDESearcher": "raysha.searchers.kde",
-    "OptunaSearcher": "raysha.searchers.optuna",
+    "OptunaSearcher": "raysha.searchers.optuna_adapter",
 }
 
 
