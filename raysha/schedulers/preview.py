@@ -60,7 +60,7 @@ class Preview:
     """Trials per bracket and rung level, and the training budget, of one scheduler configuration.
 
     Built by `raysha.schedulers.registry.preview`; ``str()`` gives the table,
-    `to_dict` / `to_frame` the data.
+    `to_dict` the data (``pandas.DataFrame(p.to_dict()["rows"])`` for a table).
 
     >>> from raysha.schedulers import ASHA, preview
     >>> p = preview(ASHA({"lr": 0.1}, metric="loss", max_t=9), max_trials=9)
@@ -96,10 +96,6 @@ class Preview:
         d = asdict(self)
         d["total_resource"] = self.total_resource
         return d
-
-    def to_frame(self):
-        import pandas as pd
-        return pd.DataFrame([asdict(r) for r in self.rows])
 
     def __str__(self) -> str:
         unit = self.resource_attr
@@ -270,14 +266,3 @@ def preview_random(s, max_trials: Optional[int]) -> Preview:
                                                                                   "the trainable returns)"])
     rows = [PreviewRow(0, 0, s.max_t, n, n)]
     return Preview("RandomSearch", s.resource_attr, s.max_t, n, rows, float(n), notes=notes)
-
-
-# TEMPORARY: removed as soon as raysha/cli.py imports these two from raysha.preview_cli.
-def add_preview_arguments(parser):
-    from raysha.preview_cli import add_preview_arguments as add
-    return add(parser)
-
-
-def preview_command(args):
-    from raysha.preview_cli import preview_command as run
-    return run(args)

@@ -63,9 +63,11 @@ def test_it_reads_like_det_preview_search():
     assert "Total training budget: 3.67 x max length (297 epoch)" in out
 
 
-def test_frame_and_json():
+def test_dict_makes_a_frame_and_json():
+    import pandas as pd
+
     p = preview(ASHA(**C, max_t=9), max_trials=9)
-    df = p.to_frame()
+    d = json.loads(json.dumps(p.to_dict(), allow_nan=False))
+    df = pd.DataFrame(d["rows"])
     assert list(df.columns) == ["bracket", "rung", "level", "trials", "stop_here"]
-    assert df.trials.tolist() == [9, 3, 1]
-    json.dumps(p.to_dict())
+    assert df.trials.tolist() == [9, 3, 1] and d["total_resource"] == 21

@@ -43,6 +43,25 @@ def test_source_never_prints_or_opens(path):
     assert not calls, f"{path.name} calls {calls}"
 
 
+#: the only raysha modules the core may import, anywhere in its source (also inside functions)
+ALLOWED_RAYSHA = ("raysha.schedulers", "raysha.space", "raysha.floats", "raysha.searchers")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_source_imports_nothing_outside_the_core(path):
+    imported = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported += [f"{node.module}.{a.name}" for a in node.names]
+    bad = [m for m in imported
+           if m.split(".")[0] in [f.split(".")[0] for f in FORBIDDEN if "." not in f] + ["io", "os", "sys",
+                                                                                            "pathlib", "shutil"]
+           or (m.startswith("raysha") and not any(m == a or m.startswith(a + ".") for a in ALLOWED_RAYSHA))]
+    assert not bad, f"{path.name} imports {bad}"
+
+
 def test_the_source_list_is_the_package():
     assert {p.stem for p in SOURCES} >= {"base", "rungs", "asha", "pasha", "adaptive", "sync", "fifo",
                                          "checkpoints", "preview", "registry"}

@@ -133,3 +133,11 @@ def test_a_registry_refuses_a_name_twice_and_can_be_extended():
     with pytest.raises(SchedulerError, match="two preview functions for ASHA"):
         registry.Registry(registry.ENTRIES + (clash,))
     assert registry.names() == CLI_NAMES, "building other registries leaves the built-in one alone"
+
+
+@pytest.mark.parametrize("name", CLI_NAMES)
+def test_a_searcher_goes_through_to_every_scheduler(name):
+    from raysha.searchers import RandomSearcher
+
+    s = registry.make(name, SPACE, "loss", max_resource_attr="max_epochs", searcher="random")
+    assert isinstance(s.searcher, RandomSearcher)
