@@ -15,7 +15,9 @@ Abstract (every scheduler implements them):
   report: CONTINUE, PAUSE or STOP. Only a report at one of the job's
   ``milestones`` may end the job; between milestones the answer is CONTINUE,
   so the runner need not wait for it. A report at ``max_t`` completes the
-  trial (STOP).
+  trial (STOP). Pass every report on to the searcher,
+  ``self.searcher.on_report(trial_id, resource, loss)``, so a model-based
+  searcher (``searcher=`` of every scheduler) learns from it.
 
 Defaults (override when the scheduler needs to; call ``super()`` in the state methods):
 
@@ -43,7 +45,8 @@ and resume, so checkpoints must be kept).
 
 What a scheduler must keep true (restore and retries depend on it):
 
-* Every trial it starts goes through `new_trial` and has a `TrialRecord` in
+* Every trial it starts goes through `new_trial` (its configuration comes from
+  ``points_to_evaluate``, then the searcher) and has a `TrialRecord` in
   ``self.trials``, and the record stays right: ``status`` is RUNNING exactly
   while a job of it runs (PAUSED, STOPPED, COMPLETED, FAILED, INTERRUPTED
   otherwise), ``until`` and ``milestones`` are those of its current job. The

@@ -169,8 +169,9 @@ class Registry:
         the classes that take them (``reduction_factor`` is AdaptiveASHA's
         ``divisor``); ``seed`` is the scheduler's ``random_seed``. ``extra``
         are further keyword arguments of the class and override the name's
-        defaults (e.g. ``brackets=2``, ``max_trials=500``, ``searcher="kde"``); an option the class
-        does not have raises `raysha.schedulers.base.UnknownOptionError`.
+        defaults (e.g. ``brackets=2``, ``max_trials=500``, ``searcher="kde"``);
+        an option the class does not have raises
+        `raysha.schedulers.base.UnknownOptionError`.
         """
         return self.entry(name).build(space, metric, mode, resource_attr=resource_attr,
                                       max_resource_attr=max_resource_attr, max_t=max_t,
