@@ -45,6 +45,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from sortedcontainers import SortedList
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import (
     DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
     resolve_max_t, with_resource,
@@ -241,7 +242,7 @@ class AdaptiveASHA(Scheduler):
     def state_dict(self) -> dict:
         state = super().state_dict()
         state["adaptive"] = {
-            "rungs": [[[v if math.isfinite(v) else repr(v) for v in r] for r in rs] for rs in self._rungs],
+            "rungs": [[[encode_float(v) for v in r] for r in rs] for rs in self._rungs],
             "started": self._started,
             "running": self._running_in,
             "next_rung": [[t, p] for t, p in self._next_rung.items()],
@@ -251,7 +252,7 @@ class AdaptiveASHA(Scheduler):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         a = state["adaptive"]
-        self._rungs = [[SortedList(float(v) for v in r) for r in rs] for rs in a["rungs"]]
+        self._rungs = [[SortedList(decode_float(v) for v in r) for r in rs] for rs in a["rungs"]]
         self._started = list(a["started"])
         self._running_in = list(a["running"])
         self._next_rung = {int(t): int(p) for t, p in a["next_rung"]}

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from raysha import space as sp
+from raysha.floats import decode_float, encode_float
 
 
 class SchedulerError(ValueError):
@@ -150,25 +151,17 @@ class TrialRecord:
     def to_json(self) -> dict:
         return {
             "trial_id": self.trial_id, "config": self.config, "bracket": self.bracket,
-            "status": self.status.value, "resource": self.resource, "until": self.until,
-            "milestones": list(self.milestones), "last_loss": _float_json(self.last_loss),
+            "status": self.status.value, "resource": encode_float(self.resource), "until": encode_float(self.until),
+            "milestones": list(self.milestones), "last_loss": encode_float(self.last_loss),
         }
 
     @classmethod
     def from_json(cls, d: Mapping) -> "TrialRecord":
         return cls(
             trial_id=d["trial_id"], config=d["config"], bracket=d["bracket"],
-            status=TrialStatus(d["status"]), resource=d["resource"], until=d["until"],
-            milestones=tuple(d["milestones"]), last_loss=_float_from_json(d["last_loss"]),
+            status=TrialStatus(d["status"]), resource=decode_float(d["resource"]), until=decode_float(d["until"]),
+            milestones=tuple(d["milestones"]), last_loss=decode_float(d["last_loss"]),
         )
-
-
-def _float_json(x: float):
-    return x if math.isfinite(x) else repr(x)
-
-
-def _float_from_json(x) -> float:
-    return float(x)
 
 
 class Scheduler(abc.ABC):

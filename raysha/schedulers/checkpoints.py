@@ -32,6 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from sortedcontainers import SortedList
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import SchedulerError
 
 _EPS = 1e-9
@@ -60,10 +61,6 @@ def check_max_trials(max_trials) -> Optional[int]:
     if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
         raise SchedulerError(f"max_trials must be a positive integer, got {max_trials!r}")
     return max_trials
-
-
-def _enc(v: float):
-    return v if math.isfinite(v) else repr(v)
 
 
 class CheckpointLedger:
@@ -203,7 +200,7 @@ class CheckpointLedger:
             "removed": [[t, i] for t, i in self.removed.items()],
             "restarts": [list(r) for r in self.restarts],
             "n_removed": self.n_removed,
-            "paused": [[t, k[0], _enc(-k[1])] for t, k in self._paused_key.items()],
+            "paused": [[t, k[0], encode_float(-k[1])] for t, k in self._paused_key.items()],
             "drain": list(self._drain),
             "n_started": self.n_started,
             "pos": [[t, p] for t, p in self._pos.items()],
@@ -216,7 +213,7 @@ class CheckpointLedger:
         self.n_removed = int(state["n_removed"])
         self._paused_key, self._by_promise = {}, SortedList()
         for t, i, loss in state["paused"]:
-            loss = float(loss)
+            loss = decode_float(loss)
             key = (int(i), -loss if loss < math.inf else -math.inf, int(t))
             self._paused_key[int(t)] = key
             self._by_promise.add(key)

@@ -51,6 +51,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.asha import ASHA
 from raysha.schedulers.base import DONE, WAIT, Decision, Job, SchedulerError
 
@@ -251,7 +252,7 @@ class PASHA(ASHA):
             "k": self._k,
             "epsilon": self.epsilon,
             "history": [list(h) for h in self.max_t_history],
-            "curves": [[t, [[r, v] for r, v in c.items()]] for t, c in self._curves.items()],
+            "curves": [[t, [[r, encode_float(v)] for r, v in c.items()]] for t, c in self._curves.items()],
             "at": [[r, ts] for r, ts in self._at.items()],
             "noisy": self._noisy,
         }
@@ -263,7 +264,7 @@ class PASHA(ASHA):
         self._k = int(p["k"])
         self.epsilon = float(p["epsilon"])
         self.max_t_history = [(float(a), b) for a, b in p["history"]]
-        self._curves = {int(t): {r: float(v) for r, v in c} for t, c in p["curves"]}
+        self._curves = {int(t): {r: decode_float(v) for r, v in c} for t, c in p["curves"]}
         self._at = {r: [int(t) for t in ts] for r, ts in p["at"]}
         self._noisy = [float(x) for x in p["noisy"]]
         self._check = False

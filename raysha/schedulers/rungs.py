@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from sortedcontainers import SortedList
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import SchedulerError
 
 _EPS = 1e-9
@@ -189,7 +190,7 @@ class Rung:
     def state(self) -> dict:
         return {
             "level": self.level,
-            "losses": [[t, _enc(v)] for t, v in self.losses.items()],
+            "losses": [[t, encode_float(v)] for t, v in self.losses.items()],
             "paused": [t for _, t in self.paused],
         }
 
@@ -197,12 +198,8 @@ class Rung:
         self.losses = {}
         self.stat = OrderStatistic(self.stat.target)
         for t, v in state["losses"]:
-            self.add(int(t), float(v))
+            self.add(int(t), decode_float(v))
         self.paused = SortedList((self.losses[t], t) for t in state["paused"])
-
-
-def _enc(v: float):
-    return v if math.isfinite(v) else repr(v)
 
 
 class RungSystem:

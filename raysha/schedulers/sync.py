@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional, Sequence
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import (
     DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
     resolve_max_t, with_resource,
@@ -160,7 +161,7 @@ class SyncHyperband(Scheduler):
         state = super().state_dict()
         state["sync"] = {
             "iteration": self._iteration, "rung": self._rung, "members": self._members,
-            "queue": self._queue, "results": [[t, repr(v)] for t, v in self._results.items()],
+            "queue": self._queue, "results": [[t, encode_float(v)] for t, v in self._results.items()],
         }
         state["checkpoints"] = self.checkpoints.state()
         return state
@@ -170,7 +171,7 @@ class SyncHyperband(Scheduler):
         s = state["sync"]
         self._iteration, self._rung = s["iteration"], s["rung"]
         self._members, self._queue = list(s["members"]), list(s["queue"])
-        self._results = {int(t): float(v) for t, v in s["results"]}
+        self._results = {int(t): decode_float(v) for t, v in s["results"]}
         if "checkpoints" in state:
             self.checkpoints.load(state["checkpoints"])
 
