@@ -139,24 +139,34 @@ def _check_rungs(args: argparse.Namespace) -> None:
         raise CLIError(f"--grace {_fmt(args.grace)} is past --max-t {_fmt(args.max_t)}: the first rung "
                        f"must be at or below the largest resource")
     if args.eta > 1:
-        ratio = args.max_t / args.grace
-        n = math.inf if ratio == math.inf else math.floor(math.log(ratio, args.eta) + 1e-9) + 1
+        n = math.floor((math.log(args.max_t) - math.log(args.grace)) / math.log(args.eta) + 1e-9) + 1
         if n > MAX_RUNGS:
             raise CLIError(f"--max-t {_fmt(args.max_t)} with --grace {_fmt(args.grace)} and --eta "
                            f"{_fmt(args.eta)} makes {n} rung levels; at most {MAX_RUNGS} are supported "
-                           f"(raise --grace or --eta)")
+                           f"(raise --grace or --eta, or lower --max-t)")
 
 
 def _scheduler_extras(args: argparse.Namespace, max_trials: Optional[int]) -> dict:
-    """The options of one scheduler family, refused for the others."""
-    extra: dict = {} if args.brackets is None else {"brackets": args.brackets}
-    adaptive = {k: v for k, v in (("search_mode", args.search_mode), ("max_rungs", args.max_rungs)) if v is not None}
+    """The options only some schedulers have, refused (naming those that have them) for the others."""
+    given = {k: v for k, v in (("brackets", args.brackets), ("search_mode", args.search_mode),
+                               ("max_rungs", args.max_rungs)) if v is not None}
+    for param in given:
+        takers = _names_taking(param)
+        if args.scheduler not in takers:
+            raise CLIError(f"--{param.replace('_', '-')} applies to --scheduler {', '.join(takers)}, "
+                           f"not {args.scheduler}")
     if args.scheduler == "adaptive":
-        extra.update(adaptive, max_trials=max_trials or 100)
-    elif adaptive:
-        raise CLIError(" and ".join("--" + k.replace("_", "-") for k in adaptive)
-                       + " apply to --scheduler adaptive only")
-    return extra
+        given["max_trials"] = max_trials or 100      # adaptive splits its trials across brackets
+    return given
+
+
+def _names_taking(param: str) -> list:
+    """The registered scheduler names whose class takes keyword `param`."""
+    import inspect
+
+    from raysha.schedulers import registry
+
+    return [n for n in registry.names() if param in inspect.signature(registry.entry(n).cls).parameters]
 
 
 # errors of the Python API name its arguments; the command line's names for them
@@ -172,8 +182,8 @@ def _in_option_terms(message: str) -> str:
     return _FIELD.sub(lambda m: _OPTION_OF[m.group(1)], message)
 
 
-def _writable_folder(path: str, option: str) -> None:
-    """Create `path` if needed and probe it with a temporary file: `CLIError` naming `option` if that fails."""
+def _writable_folder(path: str, given: str) -> None:
+    """Create folder `path` if needed and probe it with a temporary file; `CLIError` naming `given` if that fails."""
     import tempfile
 
     try:
@@ -181,7 +191,7 @@ def _writable_folder(path: str, option: str) -> None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as e:
-        raise CLIError(f"{option} {path}: not a writable folder ({e.strerror or type(e).__name__})") from None
+        raise CLIError(f"{given}: cannot write in {path} ({e.strerror or type(e).__name__})") from None
 
 
 def _fmt(v) -> str:
@@ -267,7 +277,7 @@ def _simulate(args: argparse.Namespace) -> int:
                                 seed=args.seed)
     out = Path(args.out) if args.out else None
     if out is not None:
-        _writable_folder(str(out.resolve().parent), "--out")
+        _writable_folder(str(out.resolve().parent), f"--out {args.out}")
     stop = StopCriterion(max_trials=args.max_trials, max_wallclock_time=args.max_wallclock)
     try:
         exp = simulate(scheduler, objective, args.workers, stop, out=out, record=args.record,
@@ -373,8 +383,11 @@ def _run(args: argparse.Namespace) -> int:
         if given:
             raise CLIError("--resume continues an experiment with its own settings; drop "
                            + ", ".join("--" + k.replace("_", "-") for k in given))
-        exp = _experiment(lambda: runs.resume_lenet(args.resume, args.data_dir, verbose=0 if args.quiet else 1,
-                                                    max_wallclock=args.max_wallclock, max_trials=args.max_trials))
+        try:
+            exp = _experiment(lambda: runs.resume_lenet(args.resume, args.data_dir, verbose=0 if args.quiet else 1,
+                                                        max_wallclock=args.max_wallclock, max_trials=args.max_trials))
+        except CLIError as e:
+            raise CLIError(f"--resume {args.resume}: {e}") from None
         return _outcome(exp)
     _make_scheduler(args, dict(runs.D2L_SPACE, max_epochs=args.max_t), runs.METRIC, runs.MODE, args.max_trials,
                     max_resource_attr="max_epochs")      # checks the options; run_lenet builds its own
@@ -392,7 +405,7 @@ def _check_data_and_storage(data_dir: Optional[str], storage: Optional[str], opt
     if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)):
         raise CLIError(f"--data-dir {data_dir}: no such folder")
     if storage is not None and "://" not in storage:
-        _writable_folder(os.path.abspath(os.path.expanduser(storage)), option)
+        _writable_folder(os.path.abspath(os.path.expanduser(storage)), f"{option} {storage}")
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -500,15 +513,20 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Asynchronous successive halving (ASHA) and its family on Ray.")
     parser.add_argument("--version", action="version", version=f"raysha {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.subcommand_parsers = {}
     for name, (add_arguments, _, help_text) in SUBCOMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False))
+        p = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
+        add_arguments(p)
+        parser.subcommand_parsers[name] = p
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; returns the exit status (argparse's own errors exit 2 through SystemExit)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:       # named by the subcommand's parser: "raysha simulate: error: unrecognized arguments"
+        parser.subcommand_parsers.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
@@ -525,7 +543,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{prefix}: {e}", file=sys.stderr)
         return EXIT_FAILED
     except (Interrupted, KeyboardInterrupt) as e:
-        print(f"{prefix}: {e or 'interrupted'}", file=sys.stderr)
+        print(f"{prefix}: {str(e) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _quiet_stdout()
