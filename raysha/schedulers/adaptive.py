@@ -122,6 +122,20 @@ def bracket_levels(n_rungs: int, divisor: float, max_t: float) -> list:
 
 
 class AdaptiveASHA(Scheduler):
+    """Determined's adaptive ASHA: stopping-ASHA brackets side by side (see the module docstring).
+
+    >>> from raysha.space import uniform
+    >>> s = AdaptiveASHA({"lr": uniform(0, 1)}, metric="loss", max_t=256, max_trials=1000,
+    ...                  search_mode="standard", divisor=4)
+    >>> s.bracket_rungs, s.bracket_trials
+    ([5, 4, 3], [707, 220, 73])
+    >>> s.bracket_level_lists[2]
+    [16, 64, 256]
+    >>> job = s.next_job(now=0)
+    >>> job.bracket, job.until, job.milestones
+    (0, 256, (1, 4, 16, 64, 256))
+    """
+
     pauses_trials = False
 
     def __init__(

@@ -69,6 +69,12 @@ class CheckpointLedger:
     The scheduler reports events: `started`, `entered` (a value recorded at a
     rung), `paused`, `resumed`, `finished`; `sweep` applies the never-promotable
     rule and returns the trials it stopped.
+
+    >>> ledger = CheckpointLedger([1 / 3, 1 / 3], max_num_checkpoints=2)
+    >>> for tid, loss in [(0, 0.5), (1, 0.2), (2, 0.9)]:
+    ...     ledger.paused(tid, 0, loss)               # the third pause frees the least promising
+    >>> sorted(ledger.held), ledger.drain(), ledger.resumed(2)
+    ([0, 1], [2], True)
     """
 
     def __init__(self, quantiles: Sequence[float], max_num_checkpoints: Optional[int] = None,

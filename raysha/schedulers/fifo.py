@@ -15,6 +15,17 @@ from raysha.schedulers.base import (
 
 
 class RandomSearch(Scheduler):
+    """Asynchronous random search: a new random configuration for every free worker, no early stopping.
+
+    >>> from raysha.space import uniform
+    >>> s = RandomSearch({"lr": uniform(0, 1), "epochs": 10}, metric="loss", max_resource_attr="epochs")
+    >>> job = s.next_job(now=0)
+    >>> job.kind.value, job.until, job.milestones
+    ('start', 10, (10,))
+    >>> s.on_report(job.trial_id, 5, {"loss": 0.4}, now=1).value, s.on_report(job.trial_id, 10, {"loss": 0.3}, now=2).value
+    ('continue', 'stop')
+    """
+
     def __init__(
         self,
         space: Mapping[str, Any],

@@ -90,6 +90,16 @@ def _is_noisy(curve_a: Mapping[float, float], curve_b: Mapping[float, float], r:
 
 
 class PASHA(ASHA):
+    """PASHA: ASHA whose maximum resource starts at the second rung and grows while rankings change.
+
+    >>> from raysha.space import uniform
+    >>> s = PASHA({"lr": uniform(0, 1)}, metric="loss", max_t=27, grace_period=1, reduction_factor=3)
+    >>> s.levels, s.current_max_t                     # jobs go no further than 3 for now
+    ([1, 3, 9], 3)
+    >>> s.max_t_history
+    [(0.0, 3)]
+    """
+
     def __init__(
         self,
         space: Mapping[str, Any],

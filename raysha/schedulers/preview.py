@@ -68,8 +68,8 @@ class Preview:
     {0: [(1, 9), (3, 3), (9, 1)]}
     >>> round(p.total_budget, 2), p.total_resource
     (2.33, 21.0)
-    >>> print(str(p).splitlines()[1])
-    This search will create a total of 9 trial(s).
+    >>> str(p).splitlines()[1]
+    'This search will create a total of 9 trial(s).'
     """
 
     scheduler: str

@@ -30,6 +30,17 @@ def bracket_rungs(levels: Sequence[float], max_t: float, eta: float, bracket: in
 
 
 class SyncHyperband(Scheduler):
+    """Synchronous Hyperband: its brackets in turn, each rung complete before the best 1/η go on.
+
+    >>> from raysha.space import uniform
+    >>> s = SyncHyperband({"lr": uniform(0, 1)}, metric="loss", max_t=9, grace_period=1, reduction_factor=3)
+    >>> s.plans                                       # [(trials, level), ...] per bracket
+    [[(9, 1), (3, 3), (1, 9)], [(5, 3), (1, 9)], [(3, 9)]]
+    >>> jobs = [s.next_job(now=0) for _ in range(9)]  # bracket 0: nine trials to level 1
+    >>> s.next_job(now=0).kind.value                  # the rung is not complete: wait
+    'wait'
+    """
+
     pauses_trials = True
 
     def __init__(
@@ -177,7 +188,13 @@ class SyncHyperband(Scheduler):
 
 
 class SyncSuccessiveHalving(SyncHyperband):
-    """Synchronous successive halving: the most aggressive Hyperband bracket, repeated."""
+    """Synchronous successive halving: the most aggressive Hyperband bracket, repeated.
+
+    >>> from raysha.space import uniform
+    >>> s = SyncSuccessiveHalving({"lr": uniform(0, 1)}, metric="loss", max_t=9, reduction_factor=3)
+    >>> s.plans, s.brackets
+    ([[(9, 1), (3, 3), (1, 9)]], 1)
+    """
 
     def __init__(self, space, metric, mode="min", resource_attr="epoch", max_t=None,
                  max_resource_attr=None, grace_period=1, reduction_factor=3, rung_levels=None,

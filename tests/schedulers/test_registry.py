@@ -123,3 +123,13 @@ def test_preview_of_an_unregistered_scheduler_and_bad_max_trials():
 def test_random_without_max_t_previews_an_unknown_budget():
     p = registry.preview(registry.make("random", SPACE, "loss"), max_trials=3)
     assert p.total_budget is None and math.isinf(p.rows[0].level)
+
+
+def test_a_registry_refuses_a_name_twice_and_can_be_extended():
+    extra = registry.Entry("asha", ASHA, "again", registry.entry("asha").preview)
+    with pytest.raises(SchedulerError, match="'asha' is registered twice"):
+        registry.Registry(registry.ENTRIES + (extra,))
+    clash = registry.Entry("asha-2", ASHA, "another preview", lambda s, n: None)
+    with pytest.raises(SchedulerError, match="two preview functions for ASHA"):
+        registry.Registry(registry.ENTRIES + (clash,))
+    assert registry.names() == CLI_NAMES, "building other registries leaves the built-in one alone"
