@@ -108,7 +108,8 @@ def _scheduler_options(p: argparse.ArgumentParser, default: str) -> None:
                    help=f"which scheduler (default {default}): "
                         + "; ".join(f"{n}: {registry.describe(n)}" for n in names))
     p.add_argument("--brackets", type=_positive_int, default=None,
-                   help="number of brackets (hyperband, hyperband-promotion, sync-hyperband; default all)")
+                   help="number of brackets (asha, asha-promotion, hyperband, hyperband-promotion, sync-hyperband; "
+                        "default: 1 for asha, all for the hyperband names)")
     p.add_argument("--search-mode", choices=("aggressive", "standard", "conservative"), default=None,
                    help="adaptive only: which bracket list (default standard)")
     p.add_argument("--max-rungs", type=_positive_int, default=None, help="adaptive only: most rungs (default 5)")
