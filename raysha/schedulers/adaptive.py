@@ -154,8 +154,9 @@ class AdaptiveASHA(Scheduler):
         bracket_rungs: Optional[Sequence[int]] = None,
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        searcher: Any = None,
     ):
-        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed, searcher)
         self.max_resource_attr = max_resource_attr
         self.max_t = resolve_max_t(self.space, max_t, max_resource_attr)
         if isinstance(divisor, bool) or not isinstance(divisor, (int, float)) or not divisor > 1 \
@@ -223,6 +224,7 @@ class AdaptiveASHA(Scheduler):
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
         loss = self.loss(metrics)
+        self.searcher.on_report(trial_id, resource, loss)
         rec.resource, rec.last_loss = resource, loss
         if rec.status != TrialStatus.RUNNING:
             return Decision.STOP

@@ -84,10 +84,11 @@ class ASHA(Scheduler):
         random_seed: int = 0,
         max_trials: Optional[int] = None,
         early_checkpoint_removal_kwargs: Optional[Mapping[str, Any]] = None,
+        searcher: Any = None,
     ):
         if type not in TYPES:
             raise SchedulerError(f"type must be one of {TYPES}, got {type!r}")
-        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed, searcher)
         self.type = type
         self.pauses_trials = type == "promotion"
         self.max_resource_attr = max_resource_attr
@@ -182,6 +183,7 @@ class ASHA(Scheduler):
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
         loss = self.loss(metrics)
+        self.searcher.on_report(trial_id, resource, loss)
         rec.resource, rec.last_loss = resource, loss
         if resource >= self.max_t:
             rec.status = TrialStatus.COMPLETED

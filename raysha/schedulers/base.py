@@ -86,6 +86,7 @@ import numpy as np
 
 from raysha import space as sp
 from raysha.floats import decode_float, encode_float
+from raysha.searchers import make_searcher
 
 
 class SchedulerError(ValueError):
@@ -301,6 +302,7 @@ class Scheduler(abc.ABC):
         resource_attr: str = "epoch",
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        searcher: Any = None,
     ):
         sp.validate_space(space)
         self.space = dict(space)
@@ -316,6 +318,9 @@ class Scheduler(abc.ABC):
         check_rng = np.random.default_rng(0)
         for p in self._pending_points:
             sp.complete_config(self.space, p, check_rng)
+        # the searcher proposes configs (None: "random", drawn from self.rng as always)
+        self.searcher = make_searcher(searcher)
+        self.searcher.bind(self.space, self.rng, self.trial_config, self.random_seed)
 
     # -- contract ---------------------------------------------------------
     @abc.abstractmethod
@@ -330,6 +335,7 @@ class Scheduler(abc.ABC):
         rec = self.trials.get(trial_id)
         if rec is not None and not rec.status.finished:
             rec.status = TrialStatus(status)
+        self.searcher.on_trial_end(trial_id, status)
 
     def removable_checkpoints(self) -> list[int]:
         """Paused trials that can never be resumed: their checkpoints may be freed."""
@@ -374,14 +380,14 @@ class Scheduler(abc.ABC):
             return math.inf
         return self.sign * v if math.isfinite(v) else math.inf
 
-    def new_config(self) -> dict:
+    def new_config(self, trial_id: Optional[int] = None) -> dict:
         if self._pending_points:
             return sp.complete_config(self.space, self._pending_points.pop(0), self.rng)
-        return sp.sample_config(self.space, self.rng)
+        return self.searcher.suggest(len(self.trials) if trial_id is None else trial_id)
 
     def new_trial(self, bracket: int = 0) -> TrialRecord:
         tid = len(self.trials)
-        rec = TrialRecord(trial_id=tid, config=self.new_config(), bracket=bracket)
+        rec = TrialRecord(trial_id=tid, config=self.new_config(tid), bracket=bracket)
         self.trials[tid] = rec
         return rec
 
@@ -398,6 +404,7 @@ class Scheduler(abc.ABC):
             "rng": self.rng.bit_generator.state,
             "pending_points": self._pending_points,
             "trials": [rec.to_json() for rec in self.trials.values()],
+            "searcher": self.searcher.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -408,6 +415,8 @@ class Scheduler(abc.ABC):
         self.rng.bit_generator.state = state["rng"]
         self._pending_points = [dict(p) for p in state["pending_points"]]
         self.trials = {d["trial_id"]: TrialRecord.from_json(d) for d in state["trials"]}
+        if "searcher" in state:  # states saved before searchers existed hold none
+            self.searcher.load_state_dict(state["searcher"])
 
 
 def resolve_max_t(space: Mapping[str, Any], max_t: Optional[float], max_resource_attr: Optional[str],

@@ -120,6 +120,7 @@ class PASHA(ASHA):
         epsilon_percentile: float = 90.0,
         max_trials: Optional[int] = None,
         early_checkpoint_removal_kwargs: Optional[Mapping[str, Any]] = None,
+        searcher: Any = None,
     ):
         if ranking_criterion not in RANKING_CRITERIA:
             raise SchedulerError(f"ranking_criterion must be one of {RANKING_CRITERIA}, got {ranking_criterion!r}")
@@ -132,7 +133,7 @@ class PASHA(ASHA):
         super().__init__(
             space, metric, mode, resource_attr, max_t, max_resource_attr, grace_period, reduction_factor,
             rung_levels, type, 1, False, points_to_evaluate, random_seed, max_trials,
-            early_checkpoint_removal_kwargs,
+            early_checkpoint_removal_kwargs, searcher,
         )
         self.pauses_trials = True  # both variants pause at the current maximum
         self.ranking_criterion = ranking_criterion

@@ -57,8 +57,9 @@ class SyncHyperband(Scheduler):
         brackets: Optional[int] = None,
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        searcher: Any = None,
     ):
-        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed, searcher)
         self.max_resource_attr = max_resource_attr
         self.max_t = resolve_max_t(self.space, max_t, max_resource_attr)
         self.levels, eta = rung_levels_and_eta(rung_levels, grace_period, reduction_factor, self.max_t)
@@ -138,6 +139,7 @@ class SyncHyperband(Scheduler):
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
         loss = self.loss(metrics)
+        self.searcher.on_report(trial_id, resource, loss)
         rec.resource, rec.last_loss = resource, loss
         if resource < rec.until:
             return Decision.CONTINUE
@@ -198,6 +200,6 @@ class SyncSuccessiveHalving(SyncHyperband):
 
     def __init__(self, space, metric, mode="min", resource_attr="epoch", max_t=None,
                  max_resource_attr=None, grace_period=1, reduction_factor=3, rung_levels=None,
-                 points_to_evaluate=None, random_seed=0):
+                 points_to_evaluate=None, random_seed=0, searcher=None):
         super().__init__(space, metric, mode, resource_attr, max_t, max_resource_attr, grace_period,
-                         reduction_factor, rung_levels, 1, points_to_evaluate, random_seed)
+                         reduction_factor, rung_levels, 1, points_to_evaluate, random_seed, searcher)
