@@ -100,13 +100,18 @@ def _path(text: str) -> str:
 
 # -- options shared by the subcommands ---------------------------------------------
 
-def _scheduler_options(p: argparse.ArgumentParser, default: str) -> None:
+def _scheduler_options(p: argparse.ArgumentParser, default: str, searcher: bool = True) -> None:
     from raysha.schedulers import registry
+    from raysha.searchers import SEARCHERS
 
     names = registry.names()
     p.add_argument("--scheduler", choices=names, default=default, metavar="NAME",
                    help=f"which scheduler (default {default}): "
                         + "; ".join(f"{n}: {registry.describe(n)}" for n in names))
+    if searcher:
+        p.add_argument("--searcher", choices=SEARCHERS, default=None,
+                       help="how new configurations are proposed (default random; kde is BOHB's model, "
+                            "optuna-* need the optuna extra)")
     p.add_argument("--brackets", type=_positive_int, default=None,
                    help="number of brackets (asha, asha-promotion, hyperband, hyperband-promotion, sync-hyperband; "
                         "default: 1 for asha, all for the hyperband names)")
@@ -150,7 +155,8 @@ def _check_rungs(args: argparse.Namespace) -> None:
 def _scheduler_extras(args: argparse.Namespace, max_trials: Optional[int]) -> dict:
     """The options only some schedulers have, refused (naming those that have them) for the others."""
     given = {k: v for k, v in (("brackets", args.brackets), ("search_mode", args.search_mode),
-                               ("max_rungs", args.max_rungs)) if v is not None}
+                               ("max_rungs", args.max_rungs), ("searcher", getattr(args, "searcher", None)))
+             if v is not None}
     for param in given:
         takers = _names_taking(param)
         if args.scheduler not in takers:
@@ -173,7 +179,8 @@ def _names_taking(param: str) -> list:
 # errors of the Python API name its arguments; the command line's names for them
 _OPTION_OF = {"grace_period": "--grace", "reduction_factor": "--eta", "divisor": "--eta", "max_t": "--max-t",
               "max_epochs": "--max-t", "max_trials": "--max-trials", "brackets": "--brackets",
-              "max_rungs": "--max-rungs", "search_mode": "--search-mode", "n_workers": "--workers",
+              "max_rungs": "--max-rungs", "search_mode": "--search-mode", "searcher": "--searcher",
+              "n_workers": "--workers",
               "max_failures": "--max-failures", "storage_path": "--storage",
               "max_wallclock_time": "--max-wallclock"}
 _FIELD = re.compile(r"\b(" + "|".join(sorted(_OPTION_OF, key=len, reverse=True)) + r")\b")
@@ -254,7 +261,7 @@ def _make_scheduler(args: argparse.Namespace, space: dict, metric: str, mode: st
     try:
         return registry.make(args.scheduler, space, metric, mode, grace_period=_num(args.grace),
                              reduction_factor=_num(args.eta), **kw, **extra)
-    except (ValueError, TypeError, OverflowError) as e:
+    except (ValueError, TypeError, OverflowError, ImportError) as e:
         raise CLIError(f"bad scheduler settings: {_in_option_terms(str(e))}") from None
 
 
@@ -314,7 +321,7 @@ def _print_simulation(args: argparse.Namespace, exp, metric: str) -> None:
 # -- preview --------------------------------------------------------------------
 
 def _preview_args(p: argparse.ArgumentParser) -> None:
-    _scheduler_options(p, "asha")
+    _scheduler_options(p, "asha", searcher=False)       # the preview does not depend on the searcher
     _rung_options(p, None, 1, 3, integer=False)
     p.add_argument("--max-trials", "--trials", dest="max_trials", type=_positive_int, default=None,
                    help="number of trials (default: the fewest that fill the top rung, per trial for random)")
@@ -343,7 +350,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 _RUN_DEFAULTS = dict(scheduler="asha-promotion", workers=2, max_t=10, grace=2, eta=2, seed=0, max_failures=2,
                      n_train=None, n_test=None, storage=None, name=None, brackets=None, search_mode=None,
-                     max_rungs=None)
+                     max_rungs=None, searcher=None)
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:

@@ -95,7 +95,7 @@ def test_one_vocabulary_across_subcommands():
         assert list(opts["--scheduler"].choices) == registry.names()
     for command in ("run", "simulate"):
         opts = _options(command)
-        assert all(o in opts for o in ("--seed", "--workers", "--max-wallclock")), command
+        assert all(o in opts for o in ("--seed", "--workers", "--max-wallclock", "--searcher")), command
 
 
 @pytest.mark.parametrize("command", list(SUBCOMMANDS))
@@ -158,6 +158,11 @@ def test_preview_json(capsys):
     assert [r["trials"] for r in json.loads(capsys.readouterr().out)["rows"]] == [9, 3, 1]
 
 
+def test_simulate_takes_a_searcher(capsys):
+    assert main(["simulate", "--searcher", "kde", "--max-trials", "30", "--objective", "curves"]) == 0
+    assert "trials started   30" in capsys.readouterr().out
+
+
 def test_adaptive_runs_under_simulate_with_its_options(capsys):
     assert main(["simulate", "--scheduler", "adaptive", "--search-mode", "aggressive", "--max-rungs", "3",
                  "--max-trials", "40", "--objective", "curves", "--max-t", "27"]) == 0
@@ -211,9 +216,10 @@ def test_run_passes_the_options_to_run_lenet(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(runs, "run_lenet", fake_run)
     rc = main(["run", "lenet", "--scheduler", "hyperband", "--brackets", "2", "--max-t", "4", "--grace", "1",
-               "--eta", "2", "--storage", str(tmp_path), "--name", "x", "--quiet", "--max-trials", "3"])
+               "--eta", "2", "--storage", str(tmp_path), "--name", "x", "--quiet", "--max-trials", "3",
+               "--searcher", "kde"])
     assert seen["args"][:6] == ("hyperband", 2, 720, 4, 1, 2)
-    assert seen["kw"]["scheduler_options"] == {"brackets": 2} and seen["kw"]["verbose"] == 0
+    assert seen["kw"]["scheduler_options"] == {"brackets": 2, "searcher": "kde"} and seen["kw"]["verbose"] == 0
     # no trial reported anything: the run failed (exit 1), and says where to look
     assert rc == 1
     assert f"raysha run: no trial reported a validation_error; see {tmp_path}/errors" in capsys.readouterr().err

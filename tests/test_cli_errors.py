@@ -47,6 +47,8 @@ BAD = [
     (["run", "lenet", "--max-epoch", "3"], "unrecognized arguments: --max-epoch 3"),
     (["run", "lenet", "--search-mode", "aggressive"], "--search-mode applies to --scheduler adaptive, not "
                                                       "asha-promotion"),
+    (["simulate", "--searcher", "bohb"], "argument --searcher: invalid choice: 'bohb'"),
+    (["preview", "--max-t", "9", "--searcher", "kde"], "unrecognized arguments: --searcher kde"),
     (["simulate", "--out", "/proc/x"], "--out /proc/x: cannot write in /proc"),
     (["simulate", "--max-ti", "10"], "unrecognized arguments: --max-ti 10"),
     (["simulate", "--workers", "0"], "argument --workers: expected a positive integer, got 0"),
