@@ -139,7 +139,7 @@ MAX_RUNGS = 100
 
 def _check_rungs(args: argparse.Namespace) -> None:
     """--grace <= --max-t, and a number of rung levels the schedulers can hold (before they are built)."""
-    if args.scheduler in ("adaptive", "random") or args.max_t is None:
+    if args.scheduler not in _names_taking("grace_period") or args.max_t is None:
         return
     if args.grace > args.max_t:
         raise CLIError(f"--grace {_fmt(args.grace)} is past --max-t {_fmt(args.max_t)}: the first rung "
@@ -180,8 +180,7 @@ def _names_taking(param: str) -> list:
 _OPTION_OF = {"grace_period": "--grace", "reduction_factor": "--eta", "divisor": "--eta", "max_t": "--max-t",
               "max_epochs": "--max-t", "max_trials": "--max-trials", "brackets": "--brackets",
               "max_rungs": "--max-rungs", "search_mode": "--search-mode", "searcher": "--searcher",
-              "n_workers": "--workers",
-              "max_failures": "--max-failures", "storage_path": "--storage",
+              "n_workers": "--workers", "max_failures": "--max-failures", "storage_path": "--storage",
               "max_wallclock_time": "--max-wallclock"}
 _FIELD = re.compile(r"\b(" + "|".join(sorted(_OPTION_OF, key=len, reverse=True)) + r")\b")
 
