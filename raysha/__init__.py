@@ -14,6 +14,8 @@ _LAZY = {
     "report": "raysha.runtime.session",
     "get_checkpoint": "raysha.runtime.session",
     "get_shared": "raysha.runtime.session",
+    "get_trial_id": "raysha.runtime.session",
+    "get_config": "raysha.runtime.session",
     "Trainable": "raysha.runtime.trainable",
     "simulate": "raysha.simulate",
     "preview": "raysha.schedulers.registry",

@@ -17,7 +17,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from raysha.cli import CLIError
 from raysha.runtime import journal as jn
 from raysha.runtime.tuner import Tuner, TunerError
 
@@ -334,47 +333,6 @@ def test_journal_reconcile_drops_parts_written_after_the_snapshot(tmp_path):
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
     # an older snapshot without the parts list changes nothing
     assert jn.reconcile(tmp_path, {"scheduler": {}}) == []
-
-
-def test_cli_resume_arguments(tmp_path, monkeypatch):
-    import argparse
-
-    from raysha import runs
-
-    p = argparse.ArgumentParser()
-    runs.add_run_arguments(p)
-    args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--quiet"])
-    assert args.resume == str(tmp_path / "exp")
-    seen = {}
-
-    def fake_resume(path, data_dir=None, verbose=1, max_wallclock=None, plots=True, max_trials=None):
-        seen.update(path=path, data_dir=data_dir, verbose=verbose, max_wallclock=max_wallclock,
-                    max_trials=max_trials)
-
-        class E:
-            results = pd.DataFrame()
-            n_trials = 0
-
-            def best(self):
-                return None
-        e = E()
-        e.path = path
-        return e
-
-    monkeypatch.setattr(runs, "resume_lenet", fake_resume)
-    assert runs.run_command(args) == 0
-    assert seen == {"path": str(tmp_path / "exp"), "data_dir": None, "verbose": 0, "max_wallclock": None,
-                    "max_trials": None}
-    args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--max-wallclock", "60",
-                         "--data-dir", "/data", "--max-trials", "9"])
-    runs.run_command(args)
-    assert seen["max_wallclock"] == 60 and seen["data_dir"] == "/data" and seen["verbose"] == 1
-    assert seen["max_trials"] == 9
-    # settings of the saved experiment cannot be given with --resume
-    args = p.parse_args(["lenet", "--resume", str(tmp_path / "exp"), "--scheduler", "asha",
-                         "--seed", "3"])
-    with pytest.raises(CLIError, match="drop --scheduler, --seed"):
-        runs.run_command(args)
 
 
 def test_cli_resume_of_a_folder_that_is_not_a_lenet_experiment(tmp_path, capsys):

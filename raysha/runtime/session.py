@@ -13,6 +13,10 @@ function API or from the class API's loop, goes through `Session.report`:
 
 Each batch carries a sequence number, so the scheduler actor processes a job's
 reports in order even if two calls arrive out of order.
+
+When a function trainable returns, the trial actor calls `Session.finish` with
+its return value: a returned dict of metrics is recorded as the trial's last
+report (Ray Tune 1.x style), and a trial that never reported is warned about.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from typing import Any, Optional
 
 _local = threading.local()
@@ -78,6 +83,7 @@ class Session:
         self.last_resource = self.start
         self.last_checkpoint = None   # checkpoint given with the latest report (function API)
         self.n_reports = 0
+        self.n_calls = 0              # report() calls, stale ones included
         self._flush_ref = None
         self._warned_stale = False
 
@@ -90,6 +96,7 @@ class Session:
 
     # -- reports ----------------------------------------------------------------
     def report(self, metrics: dict, checkpoint: Any = None) -> None:
+        self.n_calls += 1
         attr = self.resource_attr
         resource = metrics.get(attr)
         if resource is None:
@@ -124,6 +131,29 @@ class Session:
         elif now - self.last_flush >= self.flush_interval or len(self.buffer) >= self.max_batch:
             self._check_previous_flush()
             self._flush_ref = self._send(want=False)
+
+    def finish(self, returned: Any) -> None:
+        """The function trainable returned `returned`: record a returned dict, warn about a silent trial.
+
+        A dict is recorded as the trial's last report when the trial has not reported
+        yet, or when it names the resource attribute at a level past the last report;
+        otherwise it is not recorded (a warning says so). A trial that returns without
+        having called `report` and without a dict gets a warning naming it.
+        """
+        attr, tid = self.resource_attr, self.trial_id
+        if isinstance(returned, Mapping):
+            level = returned.get(attr)
+            if self.n_calls == 0 or (_is_number(level) and level > self.last_resource):
+                self.report(_metrics_dict(returned, "the returned value"))
+                return
+            _warn(f"raysha: trial {tid} returned a dict after reporting up to {attr}={self.last_resource}; "
+                  f"it is not recorded (give it {attr!r} past that level, or report it with raysha.report)")
+        elif returned is not None:
+            _warn(f"raysha: trial {tid}'s trainable returned a {type(returned).__name__}; return values "
+                  f"other than a dict of metrics are ignored")
+        if self.n_calls == 0:
+            _warn(f"raysha: trial {tid} ended without calling raysha.report(): nothing was recorded for it "
+                  f"(call report({{'{attr}': ..., 'metric': ...}}) each {attr}, or return a dict of metrics)")
 
     def _send(self, want: bool):
         import ray
@@ -162,6 +192,26 @@ class Session:
         return seq, rows
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=2)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _metrics_dict(metrics, what: str) -> dict:
+    """`metrics` as a plain dict with string keys, or a TypeError naming `what` and the expected form."""
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"raysha.report(): {what} must be a dict of metric name -> value, e.g. "
+                        f"report({{'epoch': 3, 'loss': 0.2}}) or report(epoch=3, loss=0.2); got "
+                        f"{type(metrics).__name__} (a checkpoint goes in checkpoint=...)")
+    bad = [k for k in metrics if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"raysha.report(): metric names must be strings, got {bad[0]!r} in {what}")
+    return dict(metrics)
+
+
 # -- the function API -------------------------------------------------------------
 
 def _current() -> Session:
@@ -177,18 +227,25 @@ def _set_session(s: Optional[Session]) -> None:
     _local.session = s
 
 
-def report(checkpoint: Any = None, **metrics) -> None:
-    """Report the metrics of one resource level, e.g. ``report(epoch=3, validation_error=0.2, checkpoint=state)``.
+def report(metrics: Optional[Mapping[str, Any]] = None, /, *, checkpoint: Any = None, **kwargs) -> None:
+    """Report the metrics of one resource level: ``report({"epoch": 3, "loss": 0.2})`` or ``report(epoch=3, loss=0.2)``.
 
-    The resource attribute (``epoch`` for most schedulers) should be given; if
-    it is missing, the reports are numbered 1, 2, ... from where the job starts.
-    ``checkpoint`` (any picklable object) is only stored when the scheduler
-    pauses the trial at this report; on resume `get_checkpoint()` returns it.
-    When the scheduler pauses or stops the trial, `report` does not return: it
-    raises a private exception that ends the trial function (keep cleanup in
-    ``finally`` blocks or context managers).
+    Both forms record the same row (the dict form is Ray Tune 2.x's); given
+    both, the dict and the keywords are merged, and a name in both is a
+    TypeError. The resource attribute (``epoch`` for most schedulers) should be
+    given; if it is missing, the reports are numbered 1, 2, ... from where the
+    job starts. ``checkpoint`` (keyword only; any picklable object) is only
+    stored when the scheduler pauses the trial at this report; on resume
+    `get_checkpoint()` returns it. When the scheduler pauses or stops the trial,
+    `report` does not return: it raises a private exception that ends the trial
+    function (keep cleanup in ``finally`` blocks or context managers).
     """
-    _current().report(metrics, checkpoint)
+    row = {} if metrics is None else _metrics_dict(metrics, "its positional argument")
+    both = sorted(set(row) & set(kwargs))
+    if both:
+        raise TypeError(f"raysha.report(): {both[0]!r} is given both in the dict and as a keyword; give it once")
+    row.update(kwargs)
+    _current().report(row, checkpoint)
 
 
 def get_checkpoint() -> Any:
