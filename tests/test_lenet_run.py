@@ -8,7 +8,7 @@ from raysha.workloads.fashion_mnist import locate
 
 pytestmark = [
     pytest.mark.ray, pytest.mark.slow,
-    pytest.mark.skipif(locate() is None, reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"),
+    pytest.mark.skipif(locate() is None, reason="Fashion-MNIST not found: run `make data`"),
 ]
 
 
