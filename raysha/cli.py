@@ -181,6 +181,8 @@ register("preview", _preview_args, _preview,
          "what a scheduler configuration will do: trials per rung level, before running")
 register("run", _run_args, _run, "tune a workload on Ray (LeNet on Fashion-MNIST, d2l's ASHA experiment)")
 register("demo", _demo_args, _demo, "a short ASHA run of LeNet on Fashion-MNIST on local Ray, with plots")
+from raysha import status as _status  # noqa: E402  (stdlib-only at import: --help stays fast)
+register("status", _status.add_arguments, _status.handler, _status.HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
