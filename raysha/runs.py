@@ -164,7 +164,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-test", type=_positive_int, default=None, help="validate on a subset (default: 10k)")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (else RAYSHA_DATA, the torchvision "
                                                     "cache, /usr/share/datasets/fashion-mnist, download)")
-    p.add_argument("--storage", default=None, help="experiments folder or s3:// / gs:// URI (durable copies)")
+    p.add_argument("--storage", default=None, help="experiments folder or s3:// / gs:// URI (durable copies); "
+                                                   "default: the RAYSHA_STORAGE environment variable")
     p.add_argument("--name", default=None, help="experiment name (folder)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-failures", type=int, default=2,
@@ -196,7 +197,8 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     max_wallclock = 720 if args.max_wallclock is None else args.max_wallclock
     exp = run_lenet(args.scheduler, args.workers, max_wallclock, args.max_epochs, args.grace_period,
-                    args.reduction_factor, args.n_train, args.n_test, args.data_dir, args.storage,
+                    args.reduction_factor, args.n_train, args.n_test, args.data_dir,
+                    args.storage or os.environ.get("RAYSHA_STORAGE") or None,
                     args.name, args.seed, args.max_trials, verbose=0 if args.quiet else 1,
                     max_failures=args.max_failures)
     print_outcome(exp, exp.path)
