@@ -118,7 +118,8 @@ def _rungs(meta: dict, summary: dict, journal: Optional[dict], results) -> dict:
     rungs = summary.get("rung_sizes") or summary.get("rungs") or (journal or {}).get("rungs")
     if rungs:
         return {str(b): {str(lv): n for lv, n in sizes.items()} for b, sizes in rungs.items()}
-    levels = ((meta.get("scheduler") or {}).get("levels")) or []
+    sched = meta.get("scheduler")   # the simulator's: a dict; the runtime's: a name, with scheduler_settings
+    levels = ((sched if isinstance(sched, dict) else meta.get("scheduler_settings")) or {}).get("levels") or []
     attr = meta.get("resource_attr")
     if not levels or results.empty or attr not in results.columns:
         return {}

@@ -40,7 +40,7 @@ def test_finished_experiment_counts_best_rungs_and_stop_reason(tmp_path, capsys)
 def write_midrun(folder, wall_time, running=True):
     """A folder as the runtime leaves it mid-run: metadata, one results part, a journal snapshot."""
     meta = {"name": "midrun", "metric": "loss", "mode": "min", "resource_attr": "epoch",
-            "scheduler": {"class": "ASHA", "levels": [1, 3, 9]}}
+            "scheduler": "ASHA", "scheduler_settings": {"levels": [1, 3, 9]}}
     with ResultsWriter(folder, meta) as w:
         for tid, epochs in ((0, 3), (1, 1), (2, 2), (3, 1)):
             for e in range(1, epochs + 1):
