@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raysha.cli import make_scheduler
+from raysha.schedulers import registry
 from raysha.simulate import simulate
 from raysha.space import sample_config
 from raysha.stop import StopCriterion
@@ -106,7 +106,8 @@ def main(argv=None) -> dict:
     first_exps = {}
     for kind in args.schedulers:
         for seed in range(args.seeds):
-            sched = make_scheduler(kind, dict(space), metric, "min", "max_epochs", 2, 2, seed)
+            sched = registry.make(kind, dict(space), metric, "min", max_resource_attr="max_epochs", grace_period=2,
+                                  reduction_factor=2, seed=seed)
             exp = simulate(sched, objective, args.workers, StopCriterion(max_wallclock_time=budget))
             curves.setdefault(kind, []).append(best_curve(exp, metric, grid))
             finals.setdefault(kind, []).append(float(exp.results[metric].min()))

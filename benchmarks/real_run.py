@@ -5,8 +5,7 @@ Two runs, one after the other, on ``ray.init(num_cpus=2)`` with 2 trial actors
 search, then ASHA (promotion type), each with d2l's search space
 (learning_rate loguniform(1e-2, 1), batch_size randint(32, 256)), 10 epochs at
 most, grace period 2, η 2, the initial configuration lr 0.1 / batch 128 first
-where the scheduler factory supports it — the shape of d2l's chapter 19
-experiment — but **shortened**: a training subset (``--n-train``, default
+— the shape of d2l's chapter 19 experiment — but **shortened**: a training subset (``--n-train``, default
 12,000 of 60,000 images), a validation subset (``--n-test``, default 2,000 of
 10,000), and ``--budget`` seconds per run (default 105 s, not d2l's 12
 minutes on a GPU). The numbers are therefore *not* comparable in absolute
@@ -14,8 +13,7 @@ terms with d2l's (async random search best 0.1445 after 19 trials, ASHA best
 0.1405 after 31 trials); the comparison is between the two schedulers here.
 
 It calls `raysha.runs.run_lenet` (the ``raysha run lenet`` code path); when
-that is not importable or its scheduler factory lacks an argument it needs, it
-builds the same experiment from `raysha.runtime.tuner.Tuner` and
+that is not importable, it builds the same experiment from `raysha.runtime.tuner.Tuner` and
 `raysha.workloads.lenet.LeNetTrainable` directly and says so in the JSON.
 
 Usage: python -m benchmarks.real_run [--budget 105] [--n-train 12000] [--n-test 2000]
@@ -25,7 +23,6 @@ Writes benchmarks/results/real_run.json and benchmarks/figures/real_*.png.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -42,26 +39,24 @@ D2L_SOURCE = "d2l.ai chapter 19 (Syne Tune, 12 minutes, 2 workers, GPU, full Fas
 
 
 def _via_run_lenet(kind, args, root, name):
-    from raysha.cli import make_scheduler
     from raysha.runs import run_lenet
 
-    if "points_to_evaluate" not in inspect.signature(make_scheduler).parameters:
-        raise ImportError("raysha.cli.make_scheduler takes no points_to_evaluate (run_lenet needs it)")
     return run_lenet(scheduler=kind, workers=args.workers, max_wallclock=args.budget, max_epochs=10,
                      grace_period=2, reduction_factor=2, n_train=args.n_train, n_test=args.n_test,
                      storage=root, name=name, seed=0, verbose=0, plots=False)
 
 
 def _via_tuner(kind, args, root, name):
-    from raysha.cli import make_scheduler
     from raysha.runtime.tuner import Tuner
+    from raysha.schedulers import registry
     from raysha.space import loguniform, randint
     from raysha.stop import StopCriterion
     from raysha.workloads.fashion_mnist import load_shared
     from raysha.workloads.lenet import SHARED_KEY, LeNetTrainable
 
     space = {"learning_rate": loguniform(1e-2, 1), "batch_size": randint(32, 256), "max_epochs": 10, "seed": 0}
-    sched = make_scheduler(kind, space, "validation_error", "min", "max_epochs", 2, 2, 0)
+    sched = registry.make(kind, space, "validation_error", "min", max_resource_attr="max_epochs", grace_period=2,
+                          reduction_factor=2, seed=0)
     data = load_shared(None, args.n_train, args.n_test)
     tuner = Tuner(LeNetTrainable, sched, n_workers=args.workers, stop=StopCriterion(max_wallclock_time=args.budget),
                   storage_path=root, name=name, verbose=0, shared_objects={SHARED_KEY: data})

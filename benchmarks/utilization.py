@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from raysha.cli import make_scheduler
+from raysha.schedulers import registry
 from raysha.objectives import STRAGGLER_SPACE, StragglerObjective
 from raysha.simulate import simulate
 from raysha.stop import StopCriterion
@@ -44,7 +44,8 @@ LABELS = {"sync-sh": "sync SH", "sync-hyperband": "sync Hyperband", "asha": "ASH
 
 def one_run(kind: str, workers: int, seed: int, budget: float, target: float) -> dict:
     space = dict(STRAGGLER_SPACE)
-    sched = make_scheduler(kind, space, "validation_error", "min", "max_epochs", 1, 3, seed)
+    sched = registry.make(kind, space, "validation_error", "min", max_resource_attr="max_epochs", grace_period=1,
+                          reduction_factor=3, seed=seed)
     t0 = time.perf_counter()
     exp = simulate(sched, StragglerObjective(seed=seed), workers, StopCriterion(max_wallclock_time=budget))
     wall = time.perf_counter() - t0

@@ -16,7 +16,7 @@ _LAZY = {
     "get_shared": "raysha.runtime.session",
     "Trainable": "raysha.runtime.trainable",
     "simulate": "raysha.simulate",
-    "preview": "raysha.schedulers.preview",
+    "preview": "raysha.schedulers.registry",
     "load_experiment": "raysha.results",
     "Experiment": "raysha.results",
 }

@@ -163,15 +163,15 @@ def _demo(args: argparse.Namespace) -> int:
     return demo_command(args)
 
 
-# -- preview (raysha.schedulers.preview owns the arguments and the handler) -----------
+# -- preview (raysha.preview_cli owns the arguments and the handler) -----------
 
 def _preview_args(p: argparse.ArgumentParser) -> None:
-    from raysha.schedulers.preview import add_preview_arguments
+    from raysha.preview_cli import add_preview_arguments
     add_preview_arguments(p)
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from raysha.schedulers.preview import preview_command
+    from raysha.preview_cli import preview_command
     return preview_command(args)
 
 

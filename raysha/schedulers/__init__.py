@@ -1,26 +1,18 @@
-"""The decision core: schedulers with no Ray, no torch and no I/O (see base.py for the contract)."""
+"""The decision core: schedulers with no Ray, no torch and no I/O (see base.py for the contract).
 
-from importlib import import_module
+>>> from raysha.schedulers import ASHA, make, names, preview
+>>> s = make("asha-promotion", {"lr": 0.1}, "loss", max_t=9)
+>>> isinstance(s, ASHA), preview(s, max_trials=9).brackets()
+(True, {0: [(1, 9), (3, 3), (9, 1)]})
+"""
 
 from raysha.schedulers.base import (  # noqa: F401
     DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
 )
-
-_LAZY = {
-    "ASHA": "raysha.schedulers.asha",
-    "RandomSearch": "raysha.schedulers.fifo",
-    "SyncSuccessiveHalving": "raysha.schedulers.sync",
-    "SyncHyperband": "raysha.schedulers.sync",
-    "PASHA": "raysha.schedulers.pasha",
-    "AdaptiveASHA": "raysha.schedulers.adaptive",
-}
-
-# Eager: the module and the function share the name `preview`; importing the
-# function here keeps `raysha.schedulers.preview` the function (the module is light).
-from raysha.schedulers.preview import preview  # noqa: E402,F401
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'raysha.schedulers' has no attribute {name!r}")
+from raysha.schedulers.adaptive import AdaptiveASHA  # noqa: F401
+from raysha.schedulers.asha import ASHA  # noqa: F401
+from raysha.schedulers.fifo import RandomSearch  # noqa: F401
+from raysha.schedulers.pasha import PASHA  # noqa: F401
+from raysha.schedulers.sync import SyncHyperband, SyncSuccessiveHalving  # noqa: F401
+# `preview` the function, not the module of the same name (bound last, so it wins)
+from raysha.schedulers.registry import describe, make, names, preview  # noqa: F401

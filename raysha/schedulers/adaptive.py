@@ -45,6 +45,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from sortedcontainers import SortedList
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import (
     DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
     resolve_max_t, with_resource,
@@ -121,6 +122,20 @@ def bracket_levels(n_rungs: int, divisor: float, max_t: float) -> list:
 
 
 class AdaptiveASHA(Scheduler):
+    """Determined's adaptive ASHA: stopping-ASHA brackets side by side (see the module docstring).
+
+    >>> from raysha.space import uniform
+    >>> s = AdaptiveASHA({"lr": uniform(0, 1)}, metric="loss", max_t=256, max_trials=1000,
+    ...                  search_mode="standard", divisor=4)
+    >>> s.bracket_rungs, s.bracket_trials
+    ([5, 4, 3], [707, 220, 73])
+    >>> s.bracket_level_lists[2]
+    [16, 64, 256]
+    >>> job = s.next_job(now=0)
+    >>> job.bracket, job.until, job.milestones
+    (0, 256, (1, 4, 16, 64, 256))
+    """
+
     pauses_trials = False
 
     def __init__(
@@ -139,8 +154,9 @@ class AdaptiveASHA(Scheduler):
         bracket_rungs: Optional[Sequence[int]] = None,
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        searcher: Any = None,
     ):
-        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed, searcher)
         self.max_resource_attr = max_resource_attr
         self.max_t = resolve_max_t(self.space, max_t, max_resource_attr)
         if isinstance(divisor, bool) or not isinstance(divisor, (int, float)) or not divisor > 1 \
@@ -208,6 +224,7 @@ class AdaptiveASHA(Scheduler):
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
         loss = self.loss(metrics)
+        self.searcher.on_report(trial_id, resource, loss)
         rec.resource, rec.last_loss = resource, loss
         if rec.status != TrialStatus.RUNNING:
             return Decision.STOP
@@ -241,7 +258,7 @@ class AdaptiveASHA(Scheduler):
     def state_dict(self) -> dict:
         state = super().state_dict()
         state["adaptive"] = {
-            "rungs": [[[v if math.isfinite(v) else repr(v) for v in r] for r in rs] for rs in self._rungs],
+            "rungs": [[[encode_float(v) for v in r] for r in rs] for rs in self._rungs],
             "started": self._started,
             "running": self._running_in,
             "next_rung": [[t, p] for t, p in self._next_rung.items()],
@@ -251,7 +268,7 @@ class AdaptiveASHA(Scheduler):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         a = state["adaptive"]
-        self._rungs = [[SortedList(float(v) for v in r) for r in rs] for rs in a["rungs"]]
+        self._rungs = [[SortedList(decode_float(v) for v in r) for r in rs] for rs in a["rungs"]]
         self._started = list(a["started"])
         self._running_in = list(a["running"])
         self._next_rung = {int(t): int(p) for t, p in a["next_rung"]}

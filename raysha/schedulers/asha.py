@@ -44,6 +44,28 @@ TYPES = ("stopping", "promotion")
 
 
 class ASHA(Scheduler):
+    """ASHA, stopping (default) or promotion (``type="promotion"``); async Hyperband with ``brackets > 1``.
+
+    Rung levels are ``grace_period * reduction_factor**k`` below ``max_t``
+    (or ``rung_levels``); ``max_t`` may come from the constant
+    ``space[max_resource_attr]``. See the module docstring for the rules.
+
+    >>> from raysha.space import uniform
+    >>> s = ASHA({"lr": uniform(0, 1), "epochs": 9}, metric="loss", max_resource_attr="epochs",
+    ...          type="promotion", random_seed=0)
+    >>> s.levels
+    [1, 3]
+    >>> for t in range(3):                            # three trials pause at rung 1
+    ...     job = s.next_job(now=t)
+    ...     s.on_report(job.trial_id, 1, {"loss": [0.3, 0.1, 0.2][t]}, now=t).value
+    'pause'
+    'pause'
+    'pause'
+    >>> job = s.next_job(now=3)                       # the best one is promoted to rung 3
+    >>> job.kind.value, job.trial_id, job.start, job.until, job.config["epochs"]
+    ('resume', 1, 1, 3, 3)
+    """
+
     def __init__(
         self,
         space: Mapping[str, Any],
@@ -62,10 +84,11 @@ class ASHA(Scheduler):
         random_seed: int = 0,
         max_trials: Optional[int] = None,
         early_checkpoint_removal_kwargs: Optional[Mapping[str, Any]] = None,
+        searcher: Any = None,
     ):
         if type not in TYPES:
             raise SchedulerError(f"type must be one of {TYPES}, got {type!r}")
-        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed, searcher)
         self.type = type
         self.pauses_trials = type == "promotion"
         self.max_resource_attr = max_resource_attr
@@ -160,6 +183,7 @@ class ASHA(Scheduler):
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
         loss = self.loss(metrics)
+        self.searcher.on_report(trial_id, resource, loss)
         rec.resource, rec.last_loss = resource, loss
         if resource >= self.max_t:
             rec.status = TrialStatus.COMPLETED

@@ -1,21 +1,74 @@
-"""The scheduler contract shared by every scheduler, the simulator and the Ray runtime.
+"""The scheduler contract: what every scheduler gives the runners (the simulator and the Ray scheduler actor).
 
-A scheduler is plain, synchronous Python: no Ray, no torch, no I/O. A runner
-(the simulator or the Ray scheduler actor) drives it with three calls:
+A scheduler is plain, synchronous Python: no Ray, no torch, no I/O, no
+printing; time is passed in (``now``), never read. A runner drives it and
+reads nothing else: no ``trials``, no private state, no `Job` built by hand.
 
-* ``next_job(now, allow_new=True)`` when a worker is free: a `Job` that starts
-  a new trial or resumes a paused one, or *wait* / *done*.
-* ``on_report(trial_id, resource, metrics, now)`` for every report: a
-  `Decision`. The runner only has to wait for the answer when the report's
-  resource reaches one of the job's ``milestones``; between milestones the
-  answer is always CONTINUE, so the trial need not wait for it.
-* ``on_trial_end(trial_id, status)`` when a job ends without a decision having
-  ended it: ``"failed"`` (the trainable raised or its worker died) or
-  ``"interrupted"`` (the run was stopped). A trial ends with PAUSE, STOP or by
-  completing ``max_t`` otherwise, and the scheduler knows that already.
+Abstract (every scheduler implements them):
 
-``state_dict()`` / ``load_state_dict()`` round-trip through JSON, so a restored
-scheduler makes exactly the decisions the original would have made.
+* ``next_job(now, allow_new=True) -> Job`` when a worker is free: a START
+  (a new trial, ``start=0``) or a RESUME (a paused trial, from its checkpoint
+  at ``start``) up to ``until``, or `WAIT` (ask again after the next report or
+  trial end) or `DONE` (nothing will ever run again). ``allow_new=False``:
+  the runner's stop criterion forbids new trials.
+* ``on_report(trial_id, resource, metrics, now) -> Decision`` for every
+  report: CONTINUE, PAUSE or STOP. Only a report at one of the job's
+  ``milestones`` may end the job; between milestones the answer is CONTINUE,
+  so the runner need not wait for it. A report at ``max_t`` completes the
+  trial (STOP).
+
+Defaults (override when the scheduler needs to; call ``super()`` in the state methods):
+
+* ``on_trial_end(trial_id, status)``: a job ended without a decision ending it,
+  ``"failed"`` (the trainable raised or its worker died) or ``"interrupted"``
+  (the run was stopped). PAUSE, STOP and completion need no call.
+* ``removable_checkpoints() -> list[int]``: paused trials whose checkpoints
+  may be freed now, each reported once (default: none).
+* ``rung_sizes() -> {bracket: {level: n}}`` for progress displays (default ``{}``).
+* ``trial_config(trial_id)``, ``running_trial_ids()``: what the runner needs
+  to know of the trials (a restore runs the running ones again first).
+* ``retry_job(trial_id, start) -> Job | None``: the RESUME that carries on a
+  RUNNING trial whose job was lost (a retry after a failure, or a restore),
+  built from the trial's ``until`` and ``milestones``.
+* ``state_dict()`` / ``load_state_dict(state)``: the whole state as JSON
+  types; extend both (``state = super().state_dict(); state["mine"] = ...``).
+* ``loss(metrics)``, ``counts()``: the report's metric as a loss (lower is
+  better; missing, NaN or infinite is worst) and trials per status, used by
+  the runners for best-so-far and the summary.
+
+Attributes the runners read: ``space``, ``metric``, ``mode``, ``sign``
+(+1 for min, -1 for max: ``loss = sign * value``), ``resource_attr``,
+``max_resource_attr`` (or None) and ``pauses_trials`` (True when trials pause
+and resume, so checkpoints must be kept).
+
+What a scheduler must keep true (restore and retries depend on it):
+
+* Every trial it starts goes through `new_trial` and has a `TrialRecord` in
+  ``self.trials``, and the record stays right: ``status`` is RUNNING exactly
+  while a job of it runs (PAUSED, STOPPED, COMPLETED, FAILED, INTERRUPTED
+  otherwise), ``until`` and ``milestones`` are those of its current job. The
+  default ``running_trial_ids`` and ``retry_job`` read them: a wrong ``until``
+  retrains a trial too far or too little after a failure or a restore.
+* ``state_dict()`` is JSON (write non-finite floats with
+  `raysha.floats.encode_float`) and ``load_state_dict(state_dict())`` on a
+  fresh instance built with the same arguments gives a scheduler that makes
+  exactly the decisions the original would have made.
+* Decisions are deterministic given the constructor arguments (``random_seed``
+  included) and the order of calls: all randomness comes from ``self.rng``,
+  and nothing depends on wall-clock time or object ids.
+
+>>> from raysha.space import uniform
+>>> from raysha.schedulers import ASHA
+>>> s = ASHA({"lr": uniform(0, 1)}, metric="loss", max_t=9, type="promotion")
+>>> job = s.next_job(now=0.0)
+>>> job.kind.value, job.trial_id, job.until, job.milestones
+('start', 0, 1, (1,))
+>>> s.on_report(job.trial_id, 1, {"loss": 0.3}, now=1.0).value
+'pause'
+>>> s.running_trial_ids(), s.trials[0].status.value
+([], 'paused')
+
+Adding a scheduler: ``docs/new-scheduler.md``.
 """
 
 from __future__ import annotations
@@ -32,14 +85,28 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from raysha import space as sp
+from raysha.floats import decode_float, encode_float
+from raysha.searchers import make_searcher
 
 
 class SchedulerError(ValueError):
-    """A scheduler was configured with bad arguments (the message names the field)."""
+    """A scheduler was configured with bad arguments (the message names the field).
+
+    >>> from raysha.schedulers import ASHA
+    >>> ASHA({"lr": 0.1}, metric="loss", max_t=9, reduction_factor=1)
+    Traceback (most recent call last):
+    raysha.schedulers.base.SchedulerError: reduction_factor must be a number >= 2, got 1
+    """
 
 
 class UnknownOptionError(SchedulerError, TypeError):
-    """A scheduler was given an option it does not have (a TypeError too, as Python would raise)."""
+    """A scheduler was given an option it does not have (a TypeError too, as Python would raise).
+
+    >>> from raysha.schedulers import ASHA
+    >>> ASHA({"lr": 0.1}, metric="loss", max_t=9, grace_periods=2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    raysha.schedulers.base.UnknownOptionError: ASHA: unknown option 'grace_periods' (did you mean 'grace_period'?); ...
+    """
 
 
 def _check_options(init):
@@ -69,12 +136,24 @@ def _check_options(init):
 
 
 class Decision(str, Enum):
+    """`Scheduler.on_report`'s answer: go on, pause (resumable later) or stop for good.
+
+    >>> Decision("pause") is Decision.PAUSE, Decision.STOP.value
+    (True, 'stop')
+    """
+
     CONTINUE = "continue"
     PAUSE = "pause"
     STOP = "stop"
 
 
 class JobKind(str, Enum):
+    """What a `Job` asks a free worker to do.
+
+    >>> [k.value for k in JobKind]
+    ['start', 'resume', 'wait', 'done']
+    """
+
     START = "start"      # a new trial, trained from scratch
     RESUME = "resume"    # a paused trial, trained on from its checkpoint at `start`
     WAIT = "wait"        # nothing to run now; ask again after the next report or trial end
@@ -82,6 +161,12 @@ class JobKind(str, Enum):
 
 
 class TrialStatus(str, Enum):
+    """Where a trial stands, as its `TrialRecord` says; ``finished`` trials never run again.
+
+    >>> TrialStatus.PAUSED.finished, TrialStatus.COMPLETED.finished
+    (False, True)
+    """
+
     RUNNING = "running"
     PAUSED = "paused"
     STOPPED = "stopped"        # stopped early by the scheduler
@@ -103,6 +188,10 @@ class Job:
     ``milestones`` (ascending, the last is ``until``). ``config`` already has
     ``max_resource_attr`` set to ``until`` where the scheduler has one, so a
     function trainable knows how far to go.
+
+    >>> job = Job(JobKind.RESUME, trial_id=3, config={"lr": 0.1, "epochs": 9}, start=3, until=9, milestones=(9,))
+    >>> job.runs, WAIT.runs, DONE.kind.value
+    (True, False, 'done')
     """
 
     kind: JobKind
@@ -136,7 +225,12 @@ def check_name(field_name: str, value: Any) -> str:
 
 @dataclass(slots=True)
 class TrialRecord:
-    """What a scheduler remembers of one trial."""
+    """What a scheduler remembers of one trial; `to_json` / `from_json` round-trip it.
+
+    >>> rec = TrialRecord(trial_id=0, config={"lr": 0.1}, until=3, milestones=(1, 3))
+    >>> rec.to_json()["last_loss"], TrialRecord.from_json(rec.to_json()) == rec
+    ('inf', True)
+    """
 
     trial_id: int
     config: dict
@@ -150,33 +244,43 @@ class TrialRecord:
     def to_json(self) -> dict:
         return {
             "trial_id": self.trial_id, "config": self.config, "bracket": self.bracket,
-            "status": self.status.value, "resource": self.resource, "until": self.until,
-            "milestones": list(self.milestones), "last_loss": _float_json(self.last_loss),
+            "status": self.status.value, "resource": encode_float(self.resource), "until": encode_float(self.until),
+            "milestones": list(self.milestones), "last_loss": encode_float(self.last_loss),
         }
 
     @classmethod
     def from_json(cls, d: Mapping) -> "TrialRecord":
         return cls(
             trial_id=d["trial_id"], config=d["config"], bracket=d["bracket"],
-            status=TrialStatus(d["status"]), resource=d["resource"], until=d["until"],
-            milestones=tuple(d["milestones"]), last_loss=_float_from_json(d["last_loss"]),
+            status=TrialStatus(d["status"]), resource=decode_float(d["resource"]), until=decode_float(d["until"]),
+            milestones=tuple(d["milestones"]), last_loss=decode_float(d["last_loss"]),
         )
-
-
-def _float_json(x: float):
-    return x if math.isfinite(x) else repr(x)
-
-
-def _float_from_json(x) -> float:
-    return float(x)
 
 
 class Scheduler(abc.ABC):
     """Base class: config sampling, points_to_evaluate, trial bookkeeping, state.
 
-    Subclasses implement `next_job`, `on_report`, and extend `state_dict`.
-    The methods below are the whole contract the runners (simulator, Ray
-    scheduler actor) use; a runner never reads ``trials`` or builds a `Job`.
+    Subclasses implement `next_job` and `on_report`, and extend `state_dict` /
+    `load_state_dict` with their own state. The methods below are the whole
+    contract the runners (simulator, Ray scheduler actor) use; a runner never
+    reads ``trials`` or builds a `Job` (the module docstring lists the
+    contract and what a subclass must keep true). An unknown keyword to a
+    subclass's ``__init__`` raises `UnknownOptionError` naming it.
+
+    >>> class EveryTrialOneEpoch(Scheduler):
+    ...     def next_job(self, now, allow_new=True):
+    ...         if not allow_new:
+    ...             return DONE
+    ...         rec = self.new_trial()
+    ...         rec.until, rec.milestones = 1, (1,)
+    ...         return Job(JobKind.START, rec.trial_id, rec.config, 0, 1, (1,))
+    ...     def on_report(self, trial_id, resource, metrics, now):
+    ...         self.trials[trial_id].status = TrialStatus.COMPLETED
+    ...         return Decision.STOP
+    >>> s = EveryTrialOneEpoch({"lr": 0.1}, metric="loss", points_to_evaluate=[{"lr": 0.5}])
+    >>> job = s.next_job(0.0)
+    >>> job.config, s.on_report(job.trial_id, 1, {"loss": 0.2}, 1.0).value, s.counts()["completed"]
+    ({'lr': 0.5}, 'stop', 1)
     """
 
     #: does this scheduler pause trials and resume them later (needs checkpoints)?
@@ -198,6 +302,7 @@ class Scheduler(abc.ABC):
         resource_attr: str = "epoch",
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        searcher: Any = None,
     ):
         sp.validate_space(space)
         self.space = dict(space)
@@ -213,6 +318,9 @@ class Scheduler(abc.ABC):
         check_rng = np.random.default_rng(0)
         for p in self._pending_points:
             sp.complete_config(self.space, p, check_rng)
+        # the searcher proposes configs (None: "random", drawn from self.rng as always)
+        self.searcher = make_searcher(searcher)
+        self.searcher.bind(self.space, self.rng, self.trial_config, self.random_seed)
 
     # -- contract ---------------------------------------------------------
     @abc.abstractmethod
@@ -227,6 +335,7 @@ class Scheduler(abc.ABC):
         rec = self.trials.get(trial_id)
         if rec is not None and not rec.status.finished:
             rec.status = TrialStatus(status)
+        self.searcher.on_trial_end(trial_id, status)
 
     def removable_checkpoints(self) -> list[int]:
         """Paused trials that can never be resumed: their checkpoints may be freed."""
@@ -271,14 +380,14 @@ class Scheduler(abc.ABC):
             return math.inf
         return self.sign * v if math.isfinite(v) else math.inf
 
-    def new_config(self) -> dict:
+    def new_config(self, trial_id: Optional[int] = None) -> dict:
         if self._pending_points:
             return sp.complete_config(self.space, self._pending_points.pop(0), self.rng)
-        return sp.sample_config(self.space, self.rng)
+        return self.searcher.suggest(len(self.trials) if trial_id is None else trial_id)
 
     def new_trial(self, bracket: int = 0) -> TrialRecord:
         tid = len(self.trials)
-        rec = TrialRecord(trial_id=tid, config=self.new_config(), bracket=bracket)
+        rec = TrialRecord(trial_id=tid, config=self.new_config(tid), bracket=bracket)
         self.trials[tid] = rec
         return rec
 
@@ -295,6 +404,7 @@ class Scheduler(abc.ABC):
             "rng": self.rng.bit_generator.state,
             "pending_points": self._pending_points,
             "trials": [rec.to_json() for rec in self.trials.values()],
+            "searcher": self.searcher.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -305,6 +415,8 @@ class Scheduler(abc.ABC):
         self.rng.bit_generator.state = state["rng"]
         self._pending_points = [dict(p) for p in state["pending_points"]]
         self.trials = {d["trial_id"]: TrialRecord.from_json(d) for d in state["trials"]}
+        if "searcher" in state:  # states saved before searchers existed hold none
+            self.searcher.load_state_dict(state["searcher"])
 
 
 def resolve_max_t(space: Mapping[str, Any], max_t: Optional[float], max_resource_attr: Optional[str],

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from sortedcontainers import SortedList
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import SchedulerError
 
 _EPS = 1e-9
@@ -62,16 +63,18 @@ def check_max_trials(max_trials) -> Optional[int]:
     return max_trials
 
 
-def _enc(v: float):
-    return v if math.isfinite(v) else repr(v)
-
-
 class CheckpointLedger:
     """Which trials hold a checkpoint, and which may be freed (see the module docstring).
 
     The scheduler reports events: `started`, `entered` (a value recorded at a
     rung), `paused`, `resumed`, `finished`; `sweep` applies the never-promotable
     rule and returns the trials it stopped.
+
+    >>> ledger = CheckpointLedger([1 / 3, 1 / 3], max_num_checkpoints=2)
+    >>> for tid, loss in [(0, 0.5), (1, 0.2), (2, 0.9)]:
+    ...     ledger.paused(tid, 0, loss)               # the third pause frees the least promising
+    >>> sorted(ledger.held), ledger.drain(), ledger.resumed(2)
+    ([0, 1], [2], True)
     """
 
     def __init__(self, quantiles: Sequence[float], max_num_checkpoints: Optional[int] = None,
@@ -203,7 +206,7 @@ class CheckpointLedger:
             "removed": [[t, i] for t, i in self.removed.items()],
             "restarts": [list(r) for r in self.restarts],
             "n_removed": self.n_removed,
-            "paused": [[t, k[0], _enc(-k[1])] for t, k in self._paused_key.items()],
+            "paused": [[t, k[0], encode_float(-k[1])] for t, k in self._paused_key.items()],
             "drain": list(self._drain),
             "n_started": self.n_started,
             "pos": [[t, p] for t, p in self._pos.items()],
@@ -216,7 +219,7 @@ class CheckpointLedger:
         self.n_removed = int(state["n_removed"])
         self._paused_key, self._by_promise = {}, SortedList()
         for t, i, loss in state["paused"]:
-            loss = float(loss)
+            loss = decode_float(loss)
             key = (int(i), -loss if loss < math.inf else -math.inf, int(t))
             self._paused_key[int(t)] = key
             self._by_promise.add(key)

@@ -15,6 +15,17 @@ from raysha.schedulers.base import (
 
 
 class RandomSearch(Scheduler):
+    """Asynchronous random search: a new random configuration for every free worker, no early stopping.
+
+    >>> from raysha.space import uniform
+    >>> s = RandomSearch({"lr": uniform(0, 1), "epochs": 10}, metric="loss", max_resource_attr="epochs")
+    >>> job = s.next_job(now=0)
+    >>> job.kind.value, job.until, job.milestones
+    ('start', 10, (10,))
+    >>> s.on_report(job.trial_id, 5, {"loss": 0.4}, now=1).value, s.on_report(job.trial_id, 10, {"loss": 0.3}, now=2).value
+    ('continue', 'stop')
+    """
+
     def __init__(
         self,
         space: Mapping[str, Any],
@@ -25,8 +36,9 @@ class RandomSearch(Scheduler):
         max_resource_attr: Optional[str] = None,
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        searcher: Any = None,
     ):
-        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed, searcher)
         self.max_resource_attr = max_resource_attr
         self.max_t = resolve_max_t(self.space, max_t, max_resource_attr, required=False)
 
@@ -44,6 +56,7 @@ class RandomSearch(Scheduler):
         rec = self.trials[trial_id]
         rec.resource = resource
         rec.last_loss = self.loss(metrics)
+        self.searcher.on_report(trial_id, resource, rec.last_loss)
         if self.max_t is not None and resource >= self.max_t:
             rec.status = TrialStatus.COMPLETED
             return Decision.STOP

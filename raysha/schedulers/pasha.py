@@ -51,6 +51,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.asha import ASHA
 from raysha.schedulers.base import DONE, WAIT, Decision, Job, SchedulerError
 
@@ -89,6 +90,16 @@ def _is_noisy(curve_a: Mapping[float, float], curve_b: Mapping[float, float], r:
 
 
 class PASHA(ASHA):
+    """PASHA: ASHA whose maximum resource starts at the second rung and grows while rankings change.
+
+    >>> from raysha.space import uniform
+    >>> s = PASHA({"lr": uniform(0, 1)}, metric="loss", max_t=27, grace_period=1, reduction_factor=3)
+    >>> s.levels, s.current_max_t                     # jobs go no further than 3 for now
+    ([1, 3, 9], 3)
+    >>> s.max_t_history
+    [(0.0, 3)]
+    """
+
     def __init__(
         self,
         space: Mapping[str, Any],
@@ -109,6 +120,7 @@ class PASHA(ASHA):
         epsilon_percentile: float = 90.0,
         max_trials: Optional[int] = None,
         early_checkpoint_removal_kwargs: Optional[Mapping[str, Any]] = None,
+        searcher: Any = None,
     ):
         if ranking_criterion not in RANKING_CRITERIA:
             raise SchedulerError(f"ranking_criterion must be one of {RANKING_CRITERIA}, got {ranking_criterion!r}")
@@ -121,7 +133,7 @@ class PASHA(ASHA):
         super().__init__(
             space, metric, mode, resource_attr, max_t, max_resource_attr, grace_period, reduction_factor,
             rung_levels, type, 1, False, points_to_evaluate, random_seed, max_trials,
-            early_checkpoint_removal_kwargs,
+            early_checkpoint_removal_kwargs, searcher,
         )
         self.pauses_trials = True  # both variants pause at the current maximum
         self.ranking_criterion = ranking_criterion
@@ -251,7 +263,7 @@ class PASHA(ASHA):
             "k": self._k,
             "epsilon": self.epsilon,
             "history": [list(h) for h in self.max_t_history],
-            "curves": [[t, [[r, v] for r, v in c.items()]] for t, c in self._curves.items()],
+            "curves": [[t, [[r, encode_float(v)] for r, v in c.items()]] for t, c in self._curves.items()],
             "at": [[r, ts] for r, ts in self._at.items()],
             "noisy": self._noisy,
         }
@@ -263,7 +275,7 @@ class PASHA(ASHA):
         self._k = int(p["k"])
         self.epsilon = float(p["epsilon"])
         self.max_t_history = [(float(a), b) for a, b in p["history"]]
-        self._curves = {int(t): {r: float(v) for r, v in c} for t, c in p["curves"]}
+        self._curves = {int(t): {r: decode_float(v) for r, v in c} for t, c in p["curves"]}
         self._at = {r: [int(t) for t in ts] for r, ts in p["at"]}
         self._noisy = [float(x) for x in p["noisy"]]
         self._check = False

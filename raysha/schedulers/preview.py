@@ -1,28 +1,31 @@
 """What a scheduler will do, before running it: trials per bracket and rung, and the budget.
 
-``preview(scheduler, max_trials=N)`` returns a `Preview`: one row per bracket
-and rung level with the training length there and how many trials reach it
-when the rungs fill as intended, and the total training budget in units of
-the maximum length (``max_t``). It prints the table like Determined's
-``det preview-search`` unless ``verbose=False``.
+Pure computation (no printing, no I/O). One function per scheduler family
+computes a `Preview`: one row per bracket and rung level with the training
+length there and how many trials reach it when the rungs fill as intended,
+and the total training budget in units of the maximum length (``max_t``).
+``str(preview)`` is the table Determined's ``det preview-search`` prints.
+Callers go through `raysha.schedulers.registry.preview`, which picks the
+function registered for the scheduler's class.
 
 "As intended" means:
 
-* ASHA (both variants), async Hyperband and PASHA: of the n trials that reach
-  rung level r, ``floor(n * r / r_next)`` reach the next level (the top
-  1/η). Async Hyperband splits the trials over brackets by its bracket
-  probabilities (``floor(N p_b)``, the remainder to bracket 0); bracket b
-  starts at rung b. PASHA is shown as the ASHA it becomes when its maximum grows
-  all the way to ``max_t``; ``Preview.min_budget`` is the budget if the
-  ranking stays stable and the maximum stays at the second rung.
-* Synchronous SH / Hyperband: the scheduler's fixed rung sizes (e.g. 81 trials
-  at 1 epoch, 27 at 3, 9 at 9, 3 at 27, 1 at 81 for η = 3), one cycle over the
-  brackets; with ``max_trials`` the cycle repeats until N trials started, the
-  last bracket partly filled (its later rungs keep the planned sizes, as
-  ``SyncHyperband`` does with a partial first rung).
-* AdaptiveASHA: the bracket split of ``max_trials``; Determined's rule
-  ``max(floor(n / d), 1)`` trials go on from each rung.
-* RandomSearch: every trial runs to ``max_t``.
+* ASHA (both variants), async Hyperband and PASHA (`preview_asha`,
+  `preview_pasha`): of the n trials that reach rung level r,
+  ``floor(n * r / r_next)`` reach the next level (the top 1/η). Async
+  Hyperband splits the trials over brackets by its bracket probabilities
+  (``floor(N p_b)``, the remainder to bracket 0); bracket b starts at rung b.
+  PASHA is shown as the ASHA it becomes when its maximum grows all the way to
+  ``max_t``; ``Preview.min_budget`` is the budget if the ranking stays stable
+  and the maximum stays at the second rung.
+* Synchronous SH / Hyperband (`preview_sync`): the scheduler's fixed rung
+  sizes (e.g. 81 trials at 1 epoch, 27 at 3, 9 at 9, 3 at 27, 1 at 81 for
+  η = 3), one cycle over the brackets; with ``max_trials`` the cycle repeats
+  until N trials started, the last bracket partly filled (its later rungs keep
+  the planned sizes, as ``SyncHyperband`` does with a partial first rung).
+* AdaptiveASHA (`preview_adaptive`): the bracket split of ``max_trials``;
+  Determined's rule ``max(floor(n / d), 1)`` trials go on from each rung.
+* RandomSearch (`preview_random`): every trial runs to ``max_t``.
 
 Without ``max_trials`` (and none in the scheduler), ASHA-type schedulers are
 shown with the smallest number of trials for which one reaches ``max_t``.
@@ -30,17 +33,21 @@ shown with the smallest number of trials for which one reaches ``max_t``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 _EPS = 1e-9
 
 
 @dataclass
 class PreviewRow:
+    """One bracket and rung level of a `Preview`.
+
+    >>> PreviewRow(bracket=0, rung=1, level=3, trials=27, stop_here=18)
+    PreviewRow(bracket=0, rung=1, level=3, trials=27, stop_here=18)
+    """
+
     bracket: int
     rung: int
     level: float          # training length (resource) at this rung
@@ -50,6 +57,21 @@ class PreviewRow:
 
 @dataclass
 class Preview:
+    """Trials per bracket and rung level, and the training budget, of one scheduler configuration.
+
+    Built by `raysha.schedulers.registry.preview`; ``str()`` gives the table,
+    `to_dict` / `to_frame` the data.
+
+    >>> from raysha.schedulers import ASHA, preview
+    >>> p = preview(ASHA({"lr": 0.1}, metric="loss", max_t=9), max_trials=9)
+    >>> p.brackets()
+    {0: [(1, 9), (3, 3), (9, 1)]}
+    >>> round(p.total_budget, 2), p.total_resource
+    (2.33, 21.0)
+    >>> str(p).splitlines()[1]
+    'This search will create a total of 9 trial(s).'
+    """
+
     scheduler: str
     resource_attr: str
     max_t: Optional[float]
@@ -152,7 +174,7 @@ def _asha_min_trials(levels: list) -> int:
     return n
 
 
-def _preview_asha(s, max_trials, name: str) -> Preview:
+def _asha_rows(s, max_trials: Optional[int], name: str) -> Preview:
     levels = list(s.levels) + [s.max_t]
     n = max_trials if max_trials is not None else getattr(s, "max_trials", None)
     notes = []
@@ -169,13 +191,20 @@ def _preview_asha(s, max_trials, name: str) -> Preview:
     for b, nb in enumerate(split):
         lv = levels[b:]
         rows += _rows_from_reach(b, b, lv, _reach_quantile(nb, lv))
-    p = Preview(name, s.resource_attr, s.max_t, n, rows, _budget(rows, s.max_t), notes=notes)
-    return p
+    return Preview(name, s.resource_attr, s.max_t, n, rows, _budget(rows, s.max_t), notes=notes)
 
 
-def _preview_pasha(s, max_trials) -> Preview:
-    p = _preview_asha(s, max_trials, f"PASHA (type={s.type}, reduction_factor={_fmt(s.reduction_factor)}, "
-                                     f"ranking_criterion={s.ranking_criterion})")
+def preview_asha(s, max_trials: Optional[int]) -> Preview:
+    """ASHA, stopping or promotion; asynchronous Hyperband when ``s.brackets > 1``."""
+    name = "ASHA" if s.brackets == 1 else "Asynchronous Hyperband"
+    return _asha_rows(s, max_trials, f"{name} (type={s.type}, reduction_factor="
+                                     f"{_fmt(s.reduction_factor)}, brackets={s.brackets})")
+
+
+def preview_pasha(s, max_trials: Optional[int]) -> Preview:
+    """PASHA as the ASHA it becomes at ``max_t``, with ``min_budget`` if its maximum never grows."""
+    p = _asha_rows(s, max_trials, f"PASHA (type={s.type}, reduction_factor={_fmt(s.reduction_factor)}, "
+                                  f"ranking_criterion={s.ranking_criterion})")
     levels = list(s.levels) + [s.max_t]
     k = min(1, len(s.levels))
     reach = _reach_quantile(p.n_trials, levels)[: k + 1]
@@ -186,7 +215,8 @@ def _preview_pasha(s, max_trials) -> Preview:
     return p
 
 
-def _preview_sync(s, max_trials) -> Preview:
+def preview_sync(s, max_trials: Optional[int]) -> Preview:
+    """SyncHyperband / SyncSuccessiveHalving: the fixed rung sizes, brackets repeated up to ``max_trials``."""
     eta = s.reduction_factor
     rows, n_total, it = [], 0, 0
     if max_trials is None:
@@ -214,7 +244,8 @@ def _preview_sync(s, max_trials) -> Preview:
     return Preview(name, s.resource_attr, s.max_t, n_total, rows, _budget(rows, s.max_t), notes=notes)
 
 
-def _preview_adaptive(s, max_trials) -> Preview:
+def preview_adaptive(s, max_trials: Optional[int]) -> Preview:
+    """AdaptiveASHA: its bracket split of ``max_trials``, ``max(floor(n / d), 1)`` going on per rung."""
     from raysha.schedulers.adaptive import bracket_max_trials
     n = max_trials if max_trials is not None else s.max_trials
     split = bracket_max_trials(n, s.divisor, s.bracket_rungs) if max_trials is not None else s.bracket_trials
@@ -229,7 +260,8 @@ def _preview_adaptive(s, max_trials) -> Preview:
     return Preview(name, s.resource_attr, s.max_t, n, rows, _budget(rows, s.max_t))
 
 
-def _preview_random(s, max_trials) -> Preview:
+def preview_random(s, max_trials: Optional[int]) -> Preview:
+    """RandomSearch: every trial runs to ``max_t`` (shown per trial without ``max_trials``)."""
     n = max_trials if max_trials is not None else 1
     notes = [] if max_trials is not None else ["(no max_trials: shown per trial)"]
     if s.max_t is None:
@@ -240,108 +272,12 @@ def _preview_random(s, max_trials) -> Preview:
     return Preview("RandomSearch", s.resource_attr, s.max_t, n, rows, float(n), notes=notes)
 
 
-def preview(scheduler, max_trials: Optional[int] = None, verbose: bool = True) -> Preview:
-    """The structured preview of `scheduler` for `max_trials` trials; printed unless verbose=False."""
-    if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(max_trials, int)
-                                   or max_trials < 1):
-        raise ValueError(f"max_trials must be a positive integer, got {max_trials!r}")
-    kind = type(scheduler).__name__
-    from raysha.schedulers.adaptive import AdaptiveASHA
-    from raysha.schedulers.asha import ASHA
-    from raysha.schedulers.fifo import RandomSearch
-    from raysha.schedulers.pasha import PASHA
-    from raysha.schedulers.sync import SyncHyperband
-    if isinstance(scheduler, PASHA):
-        p = _preview_pasha(scheduler, max_trials)
-    elif isinstance(scheduler, ASHA):
-        name = "ASHA" if scheduler.brackets == 1 else "Asynchronous Hyperband"
-        p = _preview_asha(scheduler, max_trials, f"{name} (type={scheduler.type}, reduction_factor="
-                                                 f"{_fmt(scheduler.reduction_factor)}, brackets={scheduler.brackets})")
-    elif isinstance(scheduler, SyncHyperband):
-        p = _preview_sync(scheduler, max_trials)
-    elif isinstance(scheduler, AdaptiveASHA):
-        p = _preview_adaptive(scheduler, max_trials)
-    elif isinstance(scheduler, RandomSearch):
-        p = _preview_random(scheduler, max_trials)
-    else:
-        raise TypeError(f"preview does not know scheduler {kind}")
-    if verbose:
-        print(p)
-    return p
+# TEMPORARY: removed as soon as raysha/cli.py imports these two from raysha.preview_cli.
+def add_preview_arguments(parser):
+    from raysha.preview_cli import add_preview_arguments as add
+    return add(parser)
 
 
-# -- the `raysha preview` subcommand ---------------------------------------------------
-
-SCHEDULERS = ("asha", "hyperband", "pasha", "sync-sh", "sync-hyperband", "adaptive", "random")
-
-
-def add_preview_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--scheduler", choices=SCHEDULERS, default="asha",
-                        help="asha; hyperband (asynchronous); pasha; sync-sh; sync-hyperband; "
-                             "adaptive (Determined's adaptive ASHA); random")
-    parser.add_argument("--max-t", type=float, required=True, help="maximum resource (e.g. epochs)")
-    parser.add_argument("--grace", type=float, default=1, help="grace period: the first rung level")
-    parser.add_argument("--eta", type=float, default=3, help="reduction factor η")
-    parser.add_argument("--brackets", type=int, default=None,
-                        help="brackets (hyperband, sync-hyperband; default: all)")
-    parser.add_argument("--type", choices=("stopping", "promotion"), default="promotion",
-                        help="ASHA/PASHA variant")
-    parser.add_argument("--trials", type=int, default=None, help="number of trials (max_trials)")
-    parser.add_argument("--search-mode", choices=("aggressive", "standard", "conservative"),
-                        default="standard", help="adaptive: which brackets")
-    parser.add_argument("--divisor", type=float, default=4, help="adaptive: divisor")
-    parser.add_argument("--max-rungs", type=int, default=5, help="adaptive: max rungs")
-    parser.add_argument("--resource-attr", default="epoch", help="name of the resource")
-    parser.add_argument("--json", action="store_true", help="print the preview as JSON")
-    return parser
-
-
-def _num(x: float):
-    return int(x) if float(x).is_integer() else x
-
-
-def build_scheduler(args) -> Any:
-    from raysha.space import uniform
-    space = {"x": uniform(0, 1)}
-    common = dict(space=space, metric="loss", mode="min", resource_attr=args.resource_attr)
-    max_t, grace, eta = _num(args.max_t), _num(args.grace), _num(args.eta)
-    name = args.scheduler
-    if name in ("asha", "hyperband", "pasha"):
-        from raysha.schedulers.asha import ASHA
-        from raysha.schedulers.pasha import PASHA
-        if name == "pasha":
-            return PASHA(**common, max_t=max_t, grace_period=grace, reduction_factor=eta, type=args.type)
-        s = ASHA(**common, max_t=max_t, grace_period=grace, reduction_factor=eta, type=args.type)
-        if name == "hyperband":
-            brackets = args.brackets or len(s.levels) + 1
-            s = ASHA(**common, max_t=max_t, grace_period=grace, reduction_factor=eta, type=args.type,
-                     brackets=brackets)
-        return s
-    if name in ("sync-sh", "sync-hyperband"):
-        from raysha.schedulers.sync import SyncHyperband, SyncSuccessiveHalving
-        if name == "sync-sh":
-            return SyncSuccessiveHalving(**common, max_t=max_t, grace_period=grace, reduction_factor=eta)
-        return SyncHyperband(**common, max_t=max_t, grace_period=grace, reduction_factor=eta,
-                             brackets=args.brackets)
-    if name == "adaptive":
-        from raysha.schedulers.adaptive import AdaptiveASHA
-        return AdaptiveASHA(**common, max_t=max_t, search_mode=args.search_mode, divisor=_num(args.divisor),
-                            max_rungs=args.max_rungs, max_trials=args.trials or 100)
-    from raysha.schedulers.fifo import RandomSearch
-    return RandomSearch(**common, max_t=max_t)
-
-
-def preview_command(args) -> int:
-    """Handler for ``raysha preview``: print the preview; 0 on success, 2 on a bad configuration."""
-    import sys
-    try:
-        s = build_scheduler(args)
-        p = preview(s, max_trials=args.trials, verbose=False)
-    except ValueError as e:
-        print(f"raysha preview: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(p.to_dict(), indent=2, default=str))
-    else:
-        print(p)
-    return 0
+def preview_command(args):
+    from raysha.preview_cli import preview_command as run
+    return run(args)

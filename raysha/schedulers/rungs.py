@@ -1,9 +1,12 @@
-"""Rung levels and the sorted rung lists that ASHA decides on.
+"""Rung levels and the rungs that ASHA decides on.
 
-Each rung keeps its metric values (as losses: lower is better) in a
-`SortedList`, so inserting a value, finding the quantile cutoff and ranking a
-paused trial all cost O(log n) — Ray Tune recomputes a percentile over the
-whole rung on every report, O(n).
+Each `Rung` keeps its metric values (as losses: lower is better) in a dict by
+trial and tracks the one order statistic its rule needs with an
+`OrderStatistic`: two heaps split at the target index, so recording a value
+and reading the quantile cutoff (stopping) or the promotion threshold cost
+O(log n) — Ray Tune recomputes a percentile over the whole rung on every
+report, O(n). The trials paused at a rung wait in a `SortedList` by loss, so
+the best of them is found in O(1) and removed in O(log n).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Optional, Sequence
 
 from sortedcontainers import SortedList
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import SchedulerError
 
 _EPS = 1e-9
@@ -78,6 +82,12 @@ class OrderStatistic:
     ``target(n)`` smallest) and ``high`` (a min-heap of the rest). An insert
     is a heap push plus at most a move or two between the heaps, all in C, so
     O(log n) at a far smaller constant than a sorted container.
+
+    >>> median = OrderStatistic(lambda n: (n + 1) // 2)   # the lower median
+    >>> for v in [5.0, 1.0, 4.0, 2.0, 3.0]:
+    ...     median.add(v)
+    >>> median.at_target(), median.above_target()
+    (3.0, 4.0)
     """
 
     __slots__ = ("target", "low", "high")
@@ -116,6 +126,17 @@ class Rung:
     stopping rule lets the trial continue. A stopping rung tracks the order
     statistic at ``floor((n - 1) q)`` (the quantile cutoff), a promotion rung
     the one at ``floor(n q) - 1`` (the last place that may be promoted).
+
+    >>> rung = Rung(level=1, quantile=1 / 3)            # stopping: keep the top third
+    >>> for tid, loss in enumerate([0.5, 0.2, 0.9, 0.4]):
+    ...     _ = rung.add(tid, loss)
+    >>> rung.cutoff(), rung.continues(0.2), rung.continues(0.9)
+    (0.4, True, False)
+    >>> prom = Rung(level=1, quantile=1 / 3, promotion=True)
+    >>> for tid, loss in enumerate([0.5, 0.2, 0.9]):
+    ...     _ = prom.add(tid, loss); prom.pause(tid)
+    >>> prom.promotable()                               # trial 1 is in the top floor(3 / 3) = 1
+    1
     """
 
     __slots__ = ("level", "quantile", "min_entries", "promotion", "losses", "stat", "paused")
@@ -189,7 +210,7 @@ class Rung:
     def state(self) -> dict:
         return {
             "level": self.level,
-            "losses": [[t, _enc(v)] for t, v in self.losses.items()],
+            "losses": [[t, encode_float(v)] for t, v in self.losses.items()],
             "paused": [t for _, t in self.paused],
         }
 
@@ -197,16 +218,19 @@ class Rung:
         self.losses = {}
         self.stat = OrderStatistic(self.stat.target)
         for t, v in state["losses"]:
-            self.add(int(t), float(v))
+            self.add(int(t), decode_float(v))
         self.paused = SortedList((self.losses[t], t) for t in state["paused"])
 
 
-def _enc(v: float):
-    return v if math.isfinite(v) else repr(v)
-
-
 class RungSystem:
-    """The rungs of one bracket system, ascending by level, plus the final level max_t."""
+    """The rungs of one bracket system, ascending by level; each rung's quantile is level / next level.
+
+    >>> system = RungSystem([1, 3, 9], max_t=27)
+    >>> [(r.level, round(r.quantile, 3)) for r in system.rungs]
+    [(1, 0.333), (3, 0.333), (9, 0.333)]
+    >>> _ = system.rungs[0].add(7, 0.5); system.sizes()
+    [1, 0, 0]
+    """
 
     def __init__(self, levels: Sequence[float], max_t: float, promotion: bool = False):
         ext = list(levels) + [max_t]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional, Sequence
 
+from raysha.floats import decode_float, encode_float
 from raysha.schedulers.base import (
     DONE, WAIT, Decision, Job, JobKind, Scheduler, SchedulerError, TrialStatus,
     resolve_max_t, with_resource,
@@ -29,6 +30,17 @@ def bracket_rungs(levels: Sequence[float], max_t: float, eta: float, bracket: in
 
 
 class SyncHyperband(Scheduler):
+    """Synchronous Hyperband: its brackets in turn, each rung complete before the best 1/η go on.
+
+    >>> from raysha.space import uniform
+    >>> s = SyncHyperband({"lr": uniform(0, 1)}, metric="loss", max_t=9, grace_period=1, reduction_factor=3)
+    >>> s.plans                                       # [(trials, level), ...] per bracket
+    [[(9, 1), (3, 3), (1, 9)], [(5, 3), (1, 9)], [(3, 9)]]
+    >>> jobs = [s.next_job(now=0) for _ in range(9)]  # bracket 0: nine trials to level 1
+    >>> s.next_job(now=0).kind.value                  # the rung is not complete: wait
+    'wait'
+    """
+
     pauses_trials = True
 
     def __init__(
@@ -45,8 +57,9 @@ class SyncHyperband(Scheduler):
         brackets: Optional[int] = None,
         points_to_evaluate: Optional[Sequence[Mapping[str, Any]]] = None,
         random_seed: int = 0,
+        searcher: Any = None,
     ):
-        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed)
+        super().__init__(space, metric, mode, resource_attr, points_to_evaluate, random_seed, searcher)
         self.max_resource_attr = max_resource_attr
         self.max_t = resolve_max_t(self.space, max_t, max_resource_attr)
         self.levels, eta = rung_levels_and_eta(rung_levels, grace_period, reduction_factor, self.max_t)
@@ -126,6 +139,7 @@ class SyncHyperband(Scheduler):
     def on_report(self, trial_id: int, resource: float, metrics: Mapping[str, Any], now: float) -> Decision:
         rec = self.trials[trial_id]
         loss = self.loss(metrics)
+        self.searcher.on_report(trial_id, resource, loss)
         rec.resource, rec.last_loss = resource, loss
         if resource < rec.until:
             return Decision.CONTINUE
@@ -160,7 +174,7 @@ class SyncHyperband(Scheduler):
         state = super().state_dict()
         state["sync"] = {
             "iteration": self._iteration, "rung": self._rung, "members": self._members,
-            "queue": self._queue, "results": [[t, repr(v)] for t, v in self._results.items()],
+            "queue": self._queue, "results": [[t, encode_float(v)] for t, v in self._results.items()],
         }
         state["checkpoints"] = self.checkpoints.state()
         return state
@@ -170,16 +184,22 @@ class SyncHyperband(Scheduler):
         s = state["sync"]
         self._iteration, self._rung = s["iteration"], s["rung"]
         self._members, self._queue = list(s["members"]), list(s["queue"])
-        self._results = {int(t): float(v) for t, v in s["results"]}
+        self._results = {int(t): decode_float(v) for t, v in s["results"]}
         if "checkpoints" in state:
             self.checkpoints.load(state["checkpoints"])
 
 
 class SyncSuccessiveHalving(SyncHyperband):
-    """Synchronous successive halving: the most aggressive Hyperband bracket, repeated."""
+    """Synchronous successive halving: the most aggressive Hyperband bracket, repeated.
+
+    >>> from raysha.space import uniform
+    >>> s = SyncSuccessiveHalving({"lr": uniform(0, 1)}, metric="loss", max_t=9, reduction_factor=3)
+    >>> s.plans, s.brackets
+    ([[(9, 1), (3, 3), (1, 9)]], 1)
+    """
 
     def __init__(self, space, metric, mode="min", resource_attr="epoch", max_t=None,
                  max_resource_attr=None, grace_period=1, reduction_factor=3, rung_levels=None,
-                 points_to_evaluate=None, random_seed=0):
+                 points_to_evaluate=None, random_seed=0, searcher=None):
         super().__init__(space, metric, mode, resource_attr, max_t, max_resource_attr, grace_period,
-                         reduction_factor, rung_levels, 1, points_to_evaluate, random_seed)
+                         reduction_factor, rung_levels, 1, points_to_evaluate, random_seed, searcher)

@@ -102,22 +102,28 @@ def test_fixed_epsilon_absorbs_a_small_swap():
 
 
 def test_auto_epsilon_from_pairs_whose_order_flips_and_flips_back():
-    s = pasha(grace_period=1, reduction_factor=3, max_t=27)  # soft_ranking_auto
+    s = pasha(type="stopping", grace_period=1, reduction_factor=3, max_t=27)  # soft_ranking_auto
     assert s.epsilon == 0.0
+    t0, t1, t2 = (s.next_job(0).trial_id for _ in range(3))  # three jobs to the current maximum 3
+
+    def report(tid, r, v):
+        return s.on_report(tid, r, {"err": v}, float(r))
+
     # the top two rungs are 1 and 3: pairs are examined at epochs 2 and 3
     # trial 0 vs trial 1: order at 3 is (1 < 0); at 2 it was (0 < 1); at 1 again (1 < 0) -> noisy
-    s._record(0, 1, 0.30)
-    s._record(1, 1, 0.20)
-    s._record(0, 2, 0.10)
-    s._record(1, 2, 0.15)
+    report(t0, 1, 0.30)
+    report(t1, 1, 0.20)
+    report(t0, 2, 0.10)
+    report(t1, 2, 0.15)
     assert s.epsilon == 0.0
-    s._record(0, 3, 0.12)
-    changed = s._record(1, 3, 0.05)
-    assert changed and s.epsilon == pytest.approx(0.07)
-    # a pair that never flips back adds nothing
-    s._record(2, 1, 0.9)
-    s._record(2, 2, 0.8)
-    assert not s._record(2, 3, 0.7)
+    assert report(t0, 3, 0.12) == Decision.PAUSE
+    assert report(t1, 3, 0.05) == Decision.PAUSE
+    assert s.epsilon == pytest.approx(0.07), "the noisy pair's distance at 3"
+    # a trial whose order against the others never flips back adds nothing
+    report(t2, 1, 0.10)
+    report(t2, 2, 0.09)
+    report(t2, 3, 0.08)
+    assert s.epsilon == pytest.approx(0.07)
 
 
 def test_stopping_variant_pauses_at_the_maximum_and_resumes_after_growth():
