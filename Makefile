@@ -55,7 +55,7 @@ test-ray-bounds: data
 	@for v in $(RAY_BOUNDS); do \
 	    echo "== Ray $$v"; \
 	    rm -rf .venv-ray-$$v && $(PYTHON) -m venv .venv-ray-$$v && \
-	    .venv-ray-$$v/bin/pip install -q -e '.[test]' "ray[default]==$$v" && \
+	    .venv-ray-$$v/bin/pip install -q -e . pytest pytest-timeout pyyaml "ray[default]==$$v" && \
 	    .venv-ray-$$v/bin/python -c "import ray; assert ray.__version__ == '$$v', ray.__version__" && \
 	    .venv-ray-$$v/bin/python -m pytest -q -p no:cacheprovider $(RAY_BOUND_TESTS) || exit 1; \
 	done
