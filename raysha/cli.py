@@ -369,7 +369,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="Fashion-MNIST folder (else RAYSHA_DATA, the torchvision cache, "
                         "/usr/share/datasets/fashion-mnist, download)")
     p.add_argument("--storage", type=_path, default=None,
-                   help="experiments folder or s3:// / gs:// URI (default ~/raysha_results)")
+                   help="experiments folder or s3:// / gs:// URI (default: the RAYSHA_STORAGE environment "
+                        "variable, else ~/raysha_results)")
     p.add_argument("--name", type=_experiment_name, default=None,
                    help="experiment name: its folder under --storage (default raysha_<date>_<id>)")
     p.add_argument("--seed", type=_count, default=d["seed"], help="scheduler seed (default 0)")
@@ -398,6 +399,8 @@ def _run(args: argparse.Namespace) -> int:
         return _outcome(exp)
     _make_scheduler(args, dict(runs.D2L_SPACE, max_epochs=args.max_t), runs.METRIC, runs.MODE, args.max_trials,
                     max_resource_attr="max_epochs")      # checks the options; run_lenet builds its own
+    if args.storage is None and os.environ.get("RAYSHA_STORAGE"):   # a RayJob passes it this way
+        args.storage = _path(os.environ["RAYSHA_STORAGE"])
     _check_data_and_storage(args.data_dir, args.storage, "--storage")
     max_wallclock = 720 if args.max_wallclock is None else args.max_wallclock
     exp = _experiment(lambda: runs.run_lenet(
@@ -477,6 +480,8 @@ register("preview", _preview_args, _preview,
          "what a scheduler configuration will do: trials per rung level, before running")
 register("run", _run_args, _run, "tune a workload on Ray (LeNet on Fashion-MNIST, d2l's ASHA experiment)")
 register("demo", _demo_args, _demo, "a short ASHA run of LeNet on Fashion-MNIST on local Ray, with plots")
+from raysha import status as _status  # noqa: E402  (stdlib-only at import: --help stays fast)
+register("status", _status.add_arguments, _status.handler, _status.HELP)
 
 
 # -- the command ----------------------------------------------------------------

@@ -1,10 +1,15 @@
 """Figures of an experiment, as PNG files (matplotlib, Agg backend: no display needed).
 
-* `learning_curves`: the metric against wall-clock time, one line per trial (the d2l figure).
+* `learning_curves`: the metric against time, one line per trial, every trial drawn
+  (the d2l figure); ``max_curves=k`` draws an even sample of k trials across the run
+  instead, and the title says so.
 * `best_so_far`: the best metric seen so far against time; several experiments
   on one axis compare schedulers (sync vs async).
 * `timeline`: one row per worker, one bar per job; the gaps are idle time.
   Several experiments become stacked panels sharing the time axis.
+
+Time is wall-clock time for runs on Ray and "simulated time (s)" for `simulate`'s
+experiments (the axis label says which).
 
 Each function takes an `Experiment` (or a folder path), or for the comparison
 plots a list / ``{label: experiment}`` dict, and returns the path written.
@@ -25,9 +30,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 
 from raysha.results import Experiment, as_experiment  # noqa: E402
-
-MAX_CURVES = 400  # beyond this, the trials with the most reports are drawn (a readable figure)
-
 
 def _labelled(experiments) -> list[tuple[str, Experiment]]:
     if isinstance(experiments, Mapping):
@@ -62,6 +64,20 @@ def _metric(e: Experiment, metric: Optional[str]) -> str:
     return metric
 
 
+def time_label(e: Experiment) -> str:
+    """The time axis' label: simulated or wall-clock seconds."""
+    return "simulated time (s)" if e.metadata.get("backend") == "simulated" else "wall-clock time (s)"
+
+
+def even_sample(trial_ids, k: int) -> list:
+    """`k` of the trial ids (in the order given: start order), evenly spaced from the first to the last."""
+    ids = list(trial_ids)
+    if k >= len(ids):
+        return ids
+    idx = np.unique(np.linspace(0, len(ids) - 1, num=max(1, k)).round().astype(int))
+    return [ids[i] for i in idx]
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,36 +87,43 @@ def _save(fig, path) -> Path:
     return path
 
 
-def learning_curves(experiment, path, metric: Optional[str] = None, max_curves: int = MAX_CURVES) -> Path:
-    """Metric against tuner time, one line per trial; the best report is marked."""
+def learning_curves(experiment, path, metric: Optional[str] = None, max_curves: Optional[int] = None) -> Path:
+    """Metric against tuner time, one line per trial (all of them unless ``max_curves``); the best is marked."""
+    return _save(learning_curves_figure(experiment, metric, max_curves), path)
+
+
+def learning_curves_figure(experiment, metric: Optional[str] = None, max_curves: Optional[int] = None):
+    """The `learning_curves` figure (matplotlib), not saved: its axes hold one line per trial drawn."""
     e = as_experiment(experiment)
     metric = _metric(e, metric)
     df = e.results[["trial_id", "tuner_time", metric]].dropna(subset=["tuner_time"])
     df = df.sort_values(["trial_id", "tuner_time"], kind="stable")
-    counts = df.groupby("trial_id").size()
-    shown = counts.index
-    if len(counts) > max_curves:
-        shown = counts.sort_values(ascending=False, kind="stable").index[:max_curves]
+    starts = df.groupby("trial_id")["tuner_time"].min().sort_values(kind="stable")
+    n_trials = len(starts)
+    shown = starts.index if max_curves is None else even_sample(starts.index, max_curves)
+    if len(shown) < n_trials:
         df = df[df["trial_id"].isin(shown)]
     fig, ax = plt.subplots(figsize=(7, 4))
     segs = [g[["tuner_time", metric]].to_numpy(dtype=float) for _, g in df.groupby("trial_id")]
     cmap = plt.get_cmap("viridis")
     colors = [cmap(i / max(1, len(segs) - 1)) for i in range(len(segs))]
-    ax.add_collection(LineCollection(segs, colors=colors, linewidths=0.9, alpha=0.7))
+    thin = len(segs) > 400          # thousands of trials: thinner, fainter lines keep the figure readable
+    ax.add_collection(LineCollection(segs, colors=colors, linewidths=0.5 if thin else 0.9,
+                                     alpha=0.35 if thin else 0.7))
     # single-report trials are invisible as lines: draw points too
-    ax.scatter(df["tuner_time"], df[metric], s=4, c="0.3", alpha=0.4, linewidths=0)
+    ax.scatter(df["tuner_time"], df[metric], s=2 if thin else 4, c="0.3", alpha=0.4, linewidths=0)
     best = e.best(metric)
     if best is not None:
         ax.scatter([best["tuner_time"]], [best[metric]], s=60, marker="*", c="crimson", zorder=5,
                    label=f"best {metric} = {float(best[metric]):.4g} (trial {best['trial_id']})")
         ax.legend(loc="upper right", fontsize=8)
     ax.autoscale()
-    ax.set_xlabel("wall-clock time (s)")
+    ax.set_xlabel(time_label(e))
     ax.set_ylabel(metric)
-    more = f", {len(shown)} of {len(counts)} shown" if len(shown) < len(counts) else ""
-    ax.set_title(f"{_name(e)}: learning curves of {len(counts)} trials{more}", fontsize=10)
+    more = f", an even sample of {len(shown)} across the run shown" if len(shown) < n_trials else ""
+    ax.set_title(f"{_name(e)}: learning curves of {n_trials} trials{more}", fontsize=10)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
 def best_so_far_series(e: Experiment, metric: Optional[str] = None) -> pd.DataFrame:
@@ -127,7 +150,7 @@ def best_so_far(experiments, path, metric: Optional[str] = None, log_y: bool = F
             y = np.append(s["best"].to_numpy(), s["best"].iloc[-1])
             ax.step(x, y, where="post", label=label, linewidth=1.6)
     m = metric or items[0][1].metric
-    ax.set_xlabel("wall-clock time (s)")
+    ax.set_xlabel(_shared_time_label(items))
     ax.set_ylabel(f"best {m} so far")
     if log_y:
         ax.set_yscale("log")
@@ -224,8 +247,14 @@ def timeline(experiments, path, max_workers: int = 64) -> Path:
         ax.axvline(end, color="0.5", linewidth=0.8, linestyle=":")
         ax.grid(axis="x", alpha=0.3)
     axes[-1, 0].set_xlim(0, tmax * 1.01 if tmax > 0 else 1)
-    axes[-1, 0].set_xlabel("wall-clock time (s)   (bars: jobs, colour = trial, outlined = resumed; gaps: idle)")
+    axes[-1, 0].set_xlabel(f"{_shared_time_label(items)}   (bars: jobs, colour = trial, outlined = resumed; "
+                           f"gaps: idle)")
     return _save(fig, path)
+
+
+def _shared_time_label(items) -> str:
+    labels = {time_label(e) for _, e in items}
+    return labels.pop() if len(labels) == 1 else "time (s): simulated and wall-clock"
 
 
 def _sort_key(w):

@@ -96,8 +96,7 @@ def _fit_and_plot(tuner, folder: str, plots: bool):
     exp = tuner.fit()
     exp.path = exp.path or folder
     if plots and len(exp.results):
-        exp.plot_learning_curves(os.path.join(folder, "learning_curves.png"))
-        exp.plot_best_so_far(os.path.join(folder, "best_so_far.png"))
+        write_plots(exp, folder)
     return exp
 
 
@@ -138,6 +137,16 @@ def resume_lenet(path: str, data_dir: Optional[str] = None, verbose: int = 1,
     return _fit_and_plot(tuner, folder, plots)
 
 
+PLOTS = ("learning_curves.png", "best_so_far.png", "timeline.png")
+
+
+def write_plots(exp, folder: str) -> None:
+    """The run's figures in its folder: learning curves, best so far, the worker timeline."""
+    exp.plot_learning_curves(os.path.join(folder, PLOTS[0]))
+    exp.plot_best_so_far(os.path.join(folder, PLOTS[1]))
+    exp.plot_timeline(os.path.join(folder, PLOTS[2]))
+
+
 def print_outcome(exp, folder: str) -> None:
     """The end of a LeNet run, for people: trials, reports, the best configuration, the folder and plots."""
     best = exp.best()
@@ -151,7 +160,7 @@ def print_outcome(exp, folder: str) -> None:
         print(f"best: validation_error {best[METRIC]:.4f} after {int(best['epoch'])} epochs "
               f"(trial {int(best['trial_id'])}: {shown})")
     print(f"experiment folder: {folder}")
-    for png in ("learning_curves.png", "best_so_far.png"):
+    for png in PLOTS:
         path = os.path.join(folder, png)
         if os.path.exists(path):
             print(f"plot: {path}")

@@ -10,17 +10,14 @@ process left under that temp dir) leaves other Ray instances on the machine alon
 
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 import uuid
 
 import pytest
+
+from conftest import ray_head
 
 pytest.importorskip("ray")
 
@@ -53,88 +50,10 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-def _pids_under(temp_dir):
-    """Processes whose command line names this head's temp dir (the ones this test started)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                if temp_dir.encode() in f.read():
-                    out.append(int(d))
-        except OSError:
-            pass
-    return out
-
-
 @pytest.fixture
 def head(tmp_path):
-    temp_dir = f"/tmp/raysha_js_{uuid.uuid4().hex[:8]}"   # short: Ray's socket paths have a length limit
-    token_file = tmp_path / "auth_token"
-    token_file.write_text(secrets.token_hex(32))
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file),
-               PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
-    env.pop("RAY_ADDRESS", None)
-    env.pop("RAY_AUTH_TOKEN", None)
-    gcs, dash, agent, agent_grpc, metrics, rt_env, client = free_ports(7)
-    cmd = [os.path.join(BIN, "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2",
-           "--num-gpus=0", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-           f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent}",
-           f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
-           f"--runtime-env-agent-port={rt_env}", f"--ray-client-server-port={client}",
-           f"--temp-dir={temp_dir}", "--disable-usage-stats"]
-    log = open(tmp_path / "head.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    address = f"http://127.0.0.1:{dash}"
-    try:
-        deadline = time.monotonic() + 120
-        up = False
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:   # the job API answers (401 without the token is an answer too)
-                urllib.request.urlopen(address + "/api/version", timeout=2)
-                up = True
-                break
-            except urllib.error.HTTPError:
-                up = True
-                break
-            except Exception:
-                time.sleep(0.5)
-        assert up, f"the Ray head did not come up: {(tmp_path / 'head.log').read_text()[-3000:]}"
+    with ray_head(tmp_path, num_cpus=2) as (address, env):
         yield address, env, tmp_path
-    finally:
-        # stop this head only: its `ray start --block` process group, then anything left under its temp dir
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=8)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while _pids_under(temp_dir) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        for pid in _pids_under(temp_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_ray_job_submit_runs_a_raysha_experiment(head):

@@ -6,7 +6,6 @@ import math
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +14,9 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from raysha.workloads import lenet as L  # noqa: E402
-from raysha.workloads.fashion_mnist import FashionMNISTData  # noqa: E402
+from raysha.workloads.fashion_mnist import FashionMNISTData, locate  # noqa: E402
 
-REAL = Path("/usr/share/datasets/fashion-mnist")
-HAVE_REAL = all((REAL / f"{n}.gz").is_file() for n in
-                ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+HAVE_REAL = locate() is not None      # the Debian package or torchvision's download (`make data`)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -236,8 +232,7 @@ def test_workload_modules_do_not_import_ray():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_REAL, reason="Fashion-MNIST not installed at /usr/share/datasets/fashion-mnist "
-                    "(apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(not HAVE_REAL, reason="Fashion-MNIST not found: run `make data`")
 def test_lenet_learns_real_fashion_mnist():
     """A few hundred SGD steps on a real subset take d2l's sigmoid LeNet off its 0.9 plateau."""
     from raysha.workloads.fashion_mnist import load_cached

@@ -8,7 +8,7 @@ from raysha.workloads.fashion_mnist import locate
 
 pytestmark = [
     pytest.mark.ray, pytest.mark.slow,
-    pytest.mark.skipif(locate() is None, reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"),
+    pytest.mark.skipif(locate() is None, reason="Fashion-MNIST not found: run `make data`"),
 ]
 
 
@@ -28,7 +28,7 @@ def test_d2l_experiment_shortened_learns(ray_2cpu_2gpu, tmp_path):
         assert curve.validation_error.iloc[1] < curve.validation_error.iloc[0]
     assert df.validation_error.min() < 0.88, "below chance (0.9) after two epochs of 12k images"
     assert {"train_loss", "epoch_time", "config_learning_rate", "config_batch_size"} <= set(df.columns)
-    for png in ("learning_curves.png", "best_so_far.png"):
+    for png in ("learning_curves.png", "best_so_far.png", "timeline.png"):
         assert os.path.getsize(os.path.join(exp.path, png)) > 10_000
 
 
