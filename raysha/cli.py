@@ -303,7 +303,7 @@ def _print_simulation(args: argparse.Namespace, exp, metric: str) -> None:
     print(f"simulated {args.scheduler} on the {args.objective} objective with {args.workers} workers")
     print(f"  trials started   {s['n_trials']}")
     print(f"  reports          {s['n_results']}")
-    print(f"  simulated time   {s['end_time']:.1f} s  (stopped: {s['stopped_by']})")
+    print(f"  simulated time   {s['end_time']:.1f} s  (stopped: {s['stop_reason']})")
     bf = s.get("busy_fraction")
     print(f"  busy fraction    {bf:.1%}" if bf is not None else "  busy fraction    n/a")
     best = s.get("best")

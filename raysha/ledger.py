@@ -210,8 +210,16 @@ class Ledger:
         self.best.load(state.get("best"), self.loss)
 
     def summary(self, scheduler, **extra) -> dict:
-        """The run's summary: trials, results, best, trial counts by status, rung sizes, plus ``extra``."""
+        """The run's summary: trials, results, best, trials by status, rung sizes, warnings, plus ``extra``."""
         out = {"n_trials": self.n_started, "n_results": self.n_results, "best": self.best.as_dict(),
-               "counts": scheduler.counts(), "warnings": dict(self.warnings)}
+               "counts": scheduler.counts(), "rung_sizes": rung_sizes(scheduler), "warnings": dict(self.warnings)}
         out.update(extra)
         return out
+
+
+def rung_sizes(scheduler) -> Optional[dict]:
+    """{bracket: {level: trials}} with string keys (JSON), or None when the scheduler cannot say."""
+    try:
+        return {str(b): {str(k): v for k, v in r.items()} for b, r in scheduler.rung_sizes().items()}
+    except Exception:   # a progress display, never worth failing the run for
+        return None
