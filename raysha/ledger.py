@@ -20,6 +20,11 @@ from typing import Any, Callable, Mapping, Optional
 
 from raysha.stop import StopCriterion
 
+#: why a run ended, in both runners' summaries (besides the `StopCriterion` limits, ``max_wallclock_time``,
+#: ``max_results``, ``metric_threshold``, and a stop from outside, e.g. ``KeyboardInterrupt``)
+EXHAUSTED = "exhausted"   # the scheduler has nothing more to run (DONE)
+STALLED = "stalled"       # workers wait for work, but nothing runs that could give them any
+
 #: the columns a runner writes in every row besides the trial, its resource, metrics and config
 SYSTEM_COLUMNS = ("tuner_time", "worker_time", "node", "worker", "decision", "bracket")
 _RESERVED = frozenset(("trial_id",) + SYSTEM_COLUMNS)

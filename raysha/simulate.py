@@ -40,7 +40,7 @@ from typing import Any, Callable, Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from raysha.ledger import Ledger, metric_column, stop_reason
+from raysha.ledger import EXHAUSTED, STALLED, Ledger, metric_column, stop_reason
 from raysha.results import EXPERIMENT_FILE, JOB_COLUMNS, Experiment, ResultsError
 from raysha.schedulers.base import Decision, JobKind
 from raysha.stop import StopCriterion
@@ -205,7 +205,7 @@ class _Simulation:
         self.now = 0.0
         self.n_jobs = 0
         self.busy = 0.0
-        self.stop_reason = "exhausted"
+        self.stop_reason = EXHAUSTED
         self.retired = 0
         self.wall = 0.0
 
@@ -218,6 +218,7 @@ class _Simulation:
                                                     self.w_epoch[w], self.w_kind[w], reason)):
                 col.append(v)
         self.w_tid[w] = -1
+        self.scheduler.removable_checkpoints()   # as the Ray runtime asks after each job (nothing to free here)
 
     def start_epoch(self, w: int, t: float) -> None:
         """Train the next epoch of worker `w`'s job: its report becomes an event at ``t + time``."""
@@ -365,7 +366,7 @@ class _Simulation:
                 waiting.append(w)
         else:
             if waiting:
-                self.stop_reason = "stalled"  # workers wait, but nothing runs that could wake them
+                self.stop_reason = STALLED  # workers wait, but nothing runs that could wake them
         self.ledger.n_results = n_results
         self.finish(now)
         self.wall = _time.perf_counter() - wall0
