@@ -86,7 +86,7 @@ def main() -> None:
         trees = {side: Path(tmp) / side for side in ("before", "after")}
         result["revisions"] = {side: extract(getattr(args, side), trees[side]) for side in trees}
         if "simulate" not in args.skip:
-            result["simulate_scale_1M"] = simulate_rounds(trees, args.rounds, args.trials)
+            result["simulate_scale"] = {"trials": args.trials, **simulate_rounds(trees, args.rounds, args.trials)}
         if "decision" not in args.skip:
             result["decision_cost_us"] = {side: {str(r["trials_in_rung"]): r["raysha_us"] for r in bench(
                 tree, "decision_cost.py", [], "decision_cost.json", None)["rows"]} for side, tree in trees.items()}
@@ -101,9 +101,9 @@ def main() -> None:
 
 def report(r: dict) -> None:
     print("\n== before / after ==")
-    s = r.get("simulate_scale_1M")
+    s = r.get("simulate_scale")
     if s:
-        print(f"1M-trial simulation (record none), wall s: before {s['before']['wall_s']} "
+        print(f"{s['trials']:,}-trial ASHA simulation (record none), wall s: before {s['before']['wall_s']} "
               f"(median {s['before']['median_wall_s']}), after {s['after']['wall_s']} "
               f"(median {s['after']['median_wall_s']}); < 60 s: {s['after']['under_60_s']}")
     d = r.get("decision_cost_us")
