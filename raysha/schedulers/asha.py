@@ -1,14 +1,19 @@
 """ASHA, stopping and promotion variants, and asynchronous Hyperband (brackets > 1).
 
+Ties in value go to the earlier arrival at the rung (`raysha.schedulers.rungs.Rung`).
+
 Stopping (Syne Tune's ``type="stopping"``): every new trial is started to run
 to ``max_t``; at each rung level the trial's value is entered into the rung and
-it continues iff the value lies in the top r / r_next fraction of the rung
-(``np.quantile`` cutoff), or the rung has fewer than η values.
+it continues iff the value lies in the top r / r_next fraction of the rung,
+or the rung has fewer than η values. For distinct values that is Syne Tune's
+``value <= np.quantile(values, r / r_next)``; a value equal to earlier ones
+ranks after them, so a plateau of identical values stops all but the first η - 1.
 
 Promotion (the original ASHA, ``type="promotion"``): a trial reaching a rung
 pauses. A free worker scans the rungs top-down and resumes the best paused
-trial that lies in the top ⌊|rung| · r / r_next⌋ and was not promoted yet,
-up to the next rung level; otherwise it starts a new trial up to the first rung.
+trial that lies in the top ⌊|rung| · r / r_next⌋ (the ASHA paper's
+``get_job``; ties: earlier arrival first) and was not promoted yet, up to the
+next rung level; otherwise it starts a new trial up to the first rung.
 
 Asynchronous Hyperband: a new trial's bracket b is drawn with probability
 proportional to synchronous Hyperband's bracket sizes; the trial's first rung

@@ -167,7 +167,7 @@ class PASHA(ASHA):
             for i in range(min(self._k, len(self.levels)) - 1, -1, -1):
                 rung = rungs[i]
                 if rung.paused:
-                    _, tid = rung.paused[0]
+                    _, _, tid = rung.paused[0]
                     rung.unpause(tid)
                     return self._resume(self.trials[tid], rung.level, self.current_max_t)
             if self.max_trials is not None and len(self.trials) >= self.max_trials:
