@@ -303,3 +303,43 @@ def test_promotion_rule_with_ties_matches_brute_force(q):
         best = min(paused, key=lambda p: (promo.losses[p], p)) if paused else None
         expected = best if best is not None and promo.losses[best] < math.inf and best in top_k else None
         assert promo.promotable() == expected
+
+
+def _promotable_brackets(s):
+    return {b for b, system in enumerate(s.systems) if any(r.promotable() is not None for r in system.rungs)}
+
+
+def test_rung_system_per_bracket_promotes_from_the_sampled_bracket_only():
+    """Syne Tune: the drawn bracket promotes from its own rungs, else starts a new trial there."""
+    s = asha(type="promotion", grace_period=1, reduction_factor=3, max_t=27, brackets=3,
+             rung_system_per_bracket=True, random_seed=5)
+    rng = np.random.default_rng(5)
+    starts_beside_promotable = 0
+    for _ in range(400):
+        ready = _promotable_brackets(s)
+        j = s.next_job(0)
+        if j.kind == JobKind.START:
+            assert j.bracket not in ready, "a bracket with a promotable trial promotes it"
+            starts_beside_promotable += bool(ready)
+        else:
+            assert j.kind == JobKind.RESUME and j.bracket in ready
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            s.on_report(j.trial_id, r, {"validation_error": float(rng.random())}, 0)
+    assert starts_beside_promotable > 10, "another bracket's promotable trial waits for its own bracket"
+
+
+def test_rung_system_per_bracket_promotes_from_any_bracket_once_no_new_trials_may_start():
+    s = asha(type="promotion", grace_period=1, reduction_factor=3, max_t=27, brackets=3,
+             rung_system_per_bracket=True, random_seed=5)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        j = s.next_job(0)
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            s.on_report(j.trial_id, r, {"validation_error": float(rng.random())}, 0)
+    while _promotable_brackets(s):
+        ready = _promotable_brackets(s)
+        j = s.next_job(0, allow_new=False)
+        assert j.kind == JobKind.RESUME and j.bracket in ready
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            s.on_report(j.trial_id, r, {"validation_error": float(rng.random())}, 0)
+    assert s.next_job(0, allow_new=False).kind == JobKind.DONE
