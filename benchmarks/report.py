@@ -407,6 +407,15 @@ class Report:
         if d:
             rows.append(["`benchmarks/pasha_vs_asha.py`", f"PASHA against ASHA, objective {d.get('objective', '?')} "
                          f"(see `results/pasha_vs_asha.json`)", d.get("date", "?")])
+        d = _load(self.results, "tie_rule_cost.json")
+        if d:
+            rs = d["rows"]
+            cells = lambda rule: " / ".join(  # noqa: E731
+                f"{r[rule + '_before_us']:.2g} → {r[rule + '_after_us']:.2g}" for r in rs)
+            sizes = " / ".join(f"{r['values_in_rung']:,}" for r in rs)
+            rows.append(["`benchmarks/tie_rule_cost.py`", f"µs per rung decision before ({d['before_ref']}) → after "
+                         f"the exact tie rules, same run, with {sizes} values in the rung: stopping "
+                         f"{cells('stopping')}; promotion {cells('promotion')}", d.get("date", "?")])
         if rows:
             self.add("## Other measurements kept in `results/` (not rerun by the suite)", "")
             self.add(_table(["script", "headline", "date"], rows), "")
