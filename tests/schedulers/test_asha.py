@@ -114,7 +114,7 @@ def test_stopping_plateau_does_not_keep_every_trial_running():
 
 
 def test_promotion_plateau_promotes_exactly_the_top_half():
-    """The issue's trace: 14 equal values at rung 1, η 2, one worker -> floor(14 / 2) = 7 promotions, earliest first."""
+    """14 equal values at rung 1, η 2, one worker: floor(14 / 2) = 7 promotions, the earliest arrivals."""
     s = asha(type="promotion", grace_period=1, reduction_factor=2, max_t=8, max_trials=14)
     promoted_from_1, entered_1 = [], []
     while True:
