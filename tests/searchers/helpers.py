@@ -37,3 +37,50 @@ def incumbent_regret(exp, max_t: int = 27) -> float:
         return float("inf")
     best = final.loc[final["loss"].idxmin()]
     return true_loss({n: best[f"config_{n}"] for n in NAMES})
+
+
+def asha(searcher=None, seed: int = 0, **options):
+    """Promotion ASHA on `SPACE` (rungs 1, 3, 9, 27) with `searcher`."""
+    from raysha.schedulers import ASHA
+
+    return ASHA(options.pop("space", SPACE), metric="loss", mode="min", resource_attr="epoch",
+                max_resource_attr="max_epochs", grace_period=1, reduction_factor=3, type="promotion",
+                random_seed=seed, searcher=searcher, **options)
+
+
+def simulated_regret(searcher, seed: int, budget: float = 600, workers: int = 4) -> float:
+    """Regret of ASHA with `searcher` on the noisy quadratic after `budget` simulated seconds."""
+    from raysha.simulate import simulate
+    from raysha.stop import StopCriterion
+
+    exp = simulate(asha(searcher, seed), NoisyQuadratic(), n_workers=workers,
+                   stop=StopCriterion(max_wallclock_time=budget), seed=seed)
+    return incumbent_regret(exp)
+
+
+class Driver:
+    """One simulated worker driving a scheduler by hand: each job's epochs reported in turn.
+
+    `run(n)` hands out `n` jobs and returns (kind, trial_id, config) of each, so two
+    schedulers driven alike can be compared job by job (before and after a restore).
+    """
+
+    def __init__(self, scheduler, objective=None, now: float = 0.0):
+        self.scheduler, self.objective, self.now = scheduler, objective or NoisyQuadratic(), now
+
+    def run(self, n_jobs: int) -> list:
+        from raysha.schedulers import Decision, JobKind
+
+        jobs = []
+        for _ in range(n_jobs):
+            job = self.scheduler.next_job(self.now)
+            if job.kind in (JobKind.WAIT, JobKind.DONE):
+                break
+            config = self.scheduler.trial_config(job.trial_id)
+            jobs.append((job.kind.value, job.trial_id, config))
+            for epoch in range(int(job.start) + 1, int(job.until) + 1):
+                self.now += 1.0
+                loss = self.objective(config, epoch)["loss"]
+                if self.scheduler.on_report(job.trial_id, epoch, {"loss": loss}, self.now) != Decision.CONTINUE:
+                    break
+        return jobs
