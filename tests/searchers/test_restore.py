@@ -26,16 +26,17 @@ def searchers():
     try:
         import optuna  # noqa: F401
     except ImportError:
-        return out
+        return [pytest.param(*s, id=s[0]) for s in out]
     from raysha.searchers import OptunaSearcher
 
-    return out + [("optuna-tpe", lambda: OptunaSearcher("tpe", min_points=4), MIXED),
-                  ("optuna-gp", lambda: OptunaSearcher("gp", min_points=4), MIXED),
-                  ("optuna-cmaes", lambda: OptunaSearcher("cmaes", min_points=4), NUMERIC)]
+    out += [("optuna-tpe", lambda: OptunaSearcher("tpe", min_points=4), MIXED),
+            ("optuna-gp", lambda: OptunaSearcher("gp", min_points=4), MIXED),
+            ("optuna-cmaes", lambda: OptunaSearcher("cmaes", min_points=4), NUMERIC)]
+    # GPSampler refits a GP for every proposal: seconds per run
+    return [pytest.param(*s, id=s[0], marks=[pytest.mark.slow] if s[0] == "optuna-gp" else []) for s in out]
 
 
 SEARCHERS = searchers()
-IDS = [s[0] for s in SEARCHERS]
 
 
 def scheduler(factory, space, seed=3):
@@ -46,7 +47,7 @@ def objective_for(space):
     return mixed_objective if space is MIXED else None
 
 
-@pytest.mark.parametrize("name, factory, space", SEARCHERS, ids=IDS)
+@pytest.mark.parametrize("name, factory, space", SEARCHERS)
 def test_state_dict_round_trips_through_json(name, factory, space):
     sched = scheduler(factory, space)
     Driver(sched, objective_for(space)).run(30)
@@ -59,7 +60,7 @@ def test_state_dict_round_trips_through_json(name, factory, space):
 
 
 @pytest.mark.parametrize("how", ["json", "pickle"])
-@pytest.mark.parametrize("name, factory, space", SEARCHERS, ids=IDS)
+@pytest.mark.parametrize("name, factory, space", SEARCHERS)
 def test_a_scheduler_restored_mid_run_continues_with_identical_proposals(name, factory, space, how):
     objective = objective_for(space)
     original = scheduler(factory, space)
@@ -82,7 +83,7 @@ def test_a_scheduler_restored_mid_run_continues_with_identical_proposals(name, f
     assert len(first) == 45
 
 
-@pytest.mark.parametrize("name, factory, space", SEARCHERS, ids=IDS)
+@pytest.mark.parametrize("name, factory, space", SEARCHERS)
 def test_the_same_seed_gives_the_same_run(name, factory, space):
     a = Driver(scheduler(factory, space), objective_for(space)).run(50)
     b = Driver(scheduler(factory, space), objective_for(space)).run(50)
