@@ -101,3 +101,12 @@ class GridSearcher(Searcher):
         self.position = int(state["position"])
         self._grid = itertools.islice(configs(self.space, self._count), self.position, None)
         self._exhausted = False
+
+    def __getstate__(self):
+        """Pickled (shipped to a Ray actor) without the grid's generator; rebuilt from `position`."""
+        return {k: v for k, v in self.__dict__.items() if k != "_grid"}
+
+    def __setstate__(self, data):
+        self.__dict__.update(data)
+        if self._bound:
+            self.load_state_dict(self.state_dict())
