@@ -73,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", default="8641b44")
     ap.add_argument("--after", default="HEAD")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--trials", type=int, default=1_000_000)
     ap.add_argument("--lock", default=None, help="flock this file around the Ray benchmark")
     ap.add_argument("--skip", nargs="*", default=[], choices=["simulate", "decision", "overhead"])
@@ -104,8 +104,10 @@ def report(r: dict) -> None:
     s = r.get("simulate_scale")
     if s:
         print(f"{s['trials']:,}-trial ASHA simulation (record none), wall s: before {s['before']['wall_s']} "
-              f"(median {s['before']['median_wall_s']}), after {s['after']['wall_s']} "
-              f"(median {s['after']['median_wall_s']}); < 60 s: {s['after']['under_60_s']}")
+              f"(median {s['before']['median_wall_s']:.1f}), after {s['after']['wall_s']} "
+              f"(median {s['after']['median_wall_s']:.1f}); CPU s median: before {s['before']['median_cpu_s']:.1f}, "
+              f"after {s['after']['median_cpu_s']:.1f}; every run < 60 s wall: before {s['before']['under_60_s']}, "
+              f"after {s['after']['under_60_s']} (load average at start {r['load_average_at_start']:.1f})")
     d = r.get("decision_cost_us")
     if d:
         for n in d["before"]:
