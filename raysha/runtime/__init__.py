@@ -6,6 +6,7 @@ Modules (one idea each):
 * `trainable`   -- class API: ``Trainable`` (setup / train_epoch / state_dict / load_state_dict)
 * `worker`      -- ``TrialWorker``, the trial actor that runs one job at a time
 * `checkpoints` -- object refs owned by the scheduler actor + durable copies via pyarrow.fs
+* `failure_policy` -- ``FailurePolicy``: retries, fail_fast, the streak of failed trials (pure)
 * `controller`  -- ``Controller``, the asyncio scheduler actor (the only writer of results)
 * `progress`    -- the live rich table on the driver
 * `tuner`       -- ``Tuner(...).fit()``
@@ -18,6 +19,9 @@ from importlib import import_module
 _LAZY = {
     "Tuner": "raysha.runtime.tuner",
     "TunerError": "raysha.runtime.tuner",
+    "FailurePolicy": "raysha.runtime.failure_policy",
+    "TrialFailedError": "raysha.runtime.failure_policy",
+    "ExperimentFailedError": "raysha.runtime.failure_policy",
     "Trainable": "raysha.runtime.trainable",
     "report": "raysha.runtime.session",
     "get_checkpoint": "raysha.runtime.session",
