@@ -21,6 +21,8 @@ report (Ray Tune 1.x style), and a trial that never reported is warned about.
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 import time
 import warnings
@@ -103,6 +105,7 @@ class Session:
             resource = self.last_resource + 1
             metrics = dict(metrics)
             metrics[attr] = resource
+        self._check_resource(resource)
         if resource <= self.last_resource:
             # a restarted function loop replays epochs the trial already has: never record twice
             if not self._warned_stale:
@@ -131,6 +134,20 @@ class Session:
         elif now - self.last_flush >= self.flush_interval or len(self.buffer) >= self.max_batch:
             self._check_previous_flush()
             self._flush_ref = self._send(want=False)
+
+    def _check_resource(self, resource) -> None:
+        """A resource level must be a finite number within the job's end (``until``: max_t or the rung)."""
+        attr, tid = self.resource_attr, self.trial_id
+        if not _is_number(resource):
+            raise TypeError(f"raysha.report(): trial {tid} reported {attr}={resource!r}; the resource attribute "
+                            f"{attr!r} must be a number (an epoch, a step count, seconds)")
+        if not math.isfinite(resource):
+            raise ValueError(f"raysha.report(): trial {tid} reported {attr}={resource!r}; the resource attribute "
+                             f"{attr!r} must be a finite number")
+        if resource > self.until:
+            raise ValueError(f"raysha.report(): trial {tid} reported {attr}={resource!r}, past the end of its job "
+                             f"at {attr}={self.until:g} (the scheduler's max_t, or the rung it runs to; the config "
+                             f"names it when the scheduler has max_resource_attr)")
 
     def finish(self, returned: Any) -> None:
         """The function trainable returned `returned`: record a returned dict, warn about a silent trial.
@@ -197,7 +214,7 @@ def _warn(message: str) -> None:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _metrics_dict(metrics, what: str) -> dict:

@@ -32,7 +32,8 @@ def is_class_trainable(trainable) -> bool:
 class TrialWorker:
     def __init__(self, index: int, controller, trainable, resource_attr: str,
                  shared_refs: Optional[dict] = None, checkpoint_dir: Optional[str] = None,
-                 flush_interval: float = 0.25, keep_live: bool = True):
+                 flush_interval: float = 0.25, keep_live: bool = True,
+                 max_checkpoint_bytes: Optional[int] = None):
         self.index = index
         self.controller = controller
         self.trainable = trainable
@@ -43,6 +44,7 @@ class TrialWorker:
         self.checkpoint_dir = checkpoint_dir
         self.flush_interval = flush_interval
         self.keep_live = keep_live
+        self.max_checkpoint_bytes = max_checkpoint_bytes   # a larger checkpoint fails its trial at the pause
         # the last paused trial: (trial_id, resource, live trainable or checkpoint object)
         self._live: Optional[tuple] = None
 
@@ -113,7 +115,7 @@ class TrialWorker:
                 self._loop(trainable_obj, session, level)
                 info["status"] = "completed"
             else:
-                self.trainable(dict(job["config"]))
+                session.finish(self.trainable(dict(job["config"])))
                 info["status"] = "completed"
         except ss._TrialExit as e:
             info["status"] = e.status
@@ -128,16 +130,20 @@ class TrialWorker:
                 else:
                     checkpoint = session.last_checkpoint
                     live_obj = checkpoint
+                data = ck.encode_checked(checkpoint, self.max_checkpoint_bytes,
+                                         f"trial {tid}'s checkpoint at {self.resource_attr}={session.last_resource}")
             except Exception as e:
                 info["status"] = "failed"
                 info["error"] = _format(e)
+                info["checkpoint_error"] = isinstance(e, ck.CheckpointError)
+                checkpoint = None
         ss._set_session(None)
         if info["status"] == "paused":
             resource = session.last_resource
             if self.checkpoint_dir:
                 path = ck.durable_path(self.checkpoint_dir, tid, resource)
                 try:
-                    ck.write_durable(path, checkpoint)
+                    ck.write_durable(path, checkpoint, data=data)
                     info["durable"] = path
                 except Exception as e:  # the object ref still works; report the problem
                     info["durable_error"] = repr(e)
