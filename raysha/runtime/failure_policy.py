@@ -49,6 +49,17 @@ class TrialFailedError(ExperimentFailedError):
         self.trial_id = trial_id
         self.traceback = traceback
 
+    def one_line(self) -> str:
+        """The reason and the last line of the first traceback (what the CLI prints).
+
+        >>> TrialFailedError("trial 2 failed", 2, "Traceback ...\\nKeyError: 'lr'\\n", "/r/x").one_line()
+        "trial 2 failed; the first failure (trial 2): KeyError: 'lr'; tracebacks in /r/x/errors"
+        """
+        lines = [ln for ln in (self.traceback or "").splitlines() if ln.strip()]
+        first = f"; the first failure (trial {self.trial_id}): {lines[-1].strip()}" if lines else ""
+        where = f"; tracebacks in {self.path.rstrip('/')}/errors" if self.path else ""
+        return f"{self.reason}{first}{where}"
+
 
 class Verdict(enum.Enum):
     """What happens after a failed job."""
