@@ -29,6 +29,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from raysha.runtime import checkpoints as ck
+
 _local = threading.local()
 
 
@@ -61,7 +63,8 @@ class Session:
     """One job of one trial on one worker (created by the trial actor)."""
 
     def __init__(self, controller, job: dict, resource_attr: str, shared: dict,
-                 checkpoint_loader, flush_interval: float = 0.25, max_batch: int = 2000):
+                 checkpoint_loader, flush_interval: float = 0.25, max_batch: int = 2000,
+                 max_checkpoint_bytes: Optional[int] = None):
         self.controller = controller
         self.job = job
         self.key = job["key"]
@@ -84,6 +87,8 @@ class Session:
         self.buffer: list[dict] = []
         self.last_resource = self.start
         self.last_checkpoint = None   # checkpoint given with the latest report (function API)
+        self.last_checkpoint_data: Optional[bytes] = None   # its pickled bytes, checked (the job's last report)
+        self.max_checkpoint_bytes = max_checkpoint_bytes
         self.n_reports = 0
         self.n_calls = 0              # report() calls, stale ones included
         self._flush_ref = None
@@ -115,6 +120,11 @@ class Session:
                     f"{attr}={self.last_resource} already; reports at or below that level are not "
                     f"logged again (resuming from get_checkpoint() avoids repeating work)", stacklevel=3)
             return
+        if resource >= self.until:
+            # the job's last report: a pause keeps this checkpoint, so it must be storable; an error
+            # here fails the trial at this report, before the scheduler sees it
+            self.last_checkpoint_data = ck.encode_checked(
+                checkpoint, self.max_checkpoint_bytes, f"trial {self.trial_id}'s checkpoint at {attr}={resource}")
         self.last_resource = resource
         self.last_checkpoint = checkpoint
         self.n_reports += 1
@@ -253,7 +263,10 @@ def report(metrics: Optional[Mapping[str, Any]] = None, /, *, checkpoint: Any = 
     given; if it is missing, the reports are numbered 1, 2, ... from where the
     job starts. ``checkpoint`` (keyword only; any picklable object) is only
     stored when the scheduler pauses the trial at this report; on resume
-    `get_checkpoint()` returns it. When the scheduler pauses or stops the trial,
+    `get_checkpoint()` returns it. At the job's last report (where a pause can
+    happen) it is pickled and checked: one that cannot be pickled, or is over
+    ``Tuner(max_checkpoint_bytes=...)``, raises `CheckpointError` here, naming the
+    trial, the level and the type, and the trial fails. When the scheduler pauses or stops the trial,
     `report` does not return: it raises a private exception that ends the trial
     function (keep cleanup in ``finally`` blocks or context managers).
     """

@@ -171,6 +171,41 @@ def test_a_level_that_does_not_increase_is_dropped_with_a_warning_naming_the_tri
     assert [r["epoch"] for r in _rows(s)] == [3]
 
 
+def test_the_checkpoint_of_the_jobs_last_report_is_pickled_and_kept_as_bytes():
+    from raysha.runtime import checkpoints as ck
+
+    s = _session()
+    s.report({"epoch": 9, "loss": 0.5}, checkpoint={"w": 9})
+    assert s.last_checkpoint_data is None                 # not the job's last report: not pickled
+    s.report({"epoch": 10, "loss": 0.4}, checkpoint={"w": 10})
+    assert ck.decode(s.last_checkpoint_data) == {"w": 10}
+
+
+def test_an_unpicklable_checkpoint_fails_the_report_that_made_it():
+    import threading
+
+    from raysha.runtime.checkpoints import CheckpointError
+
+    s = _session(trial_id=3)
+    s.report({"epoch": 9, "loss": 0.5}, checkpoint={"lock": threading.Lock()})   # never stored: no check
+    with pytest.raises(CheckpointError, match=r"trial 3's checkpoint at epoch=10 \(dict\) cannot be pickled "
+                                              r"\(TypeError: cannot pickle '_thread.lock' object\)"):
+        s.report({"epoch": 10, "loss": 0.4}, checkpoint={"lock": threading.Lock()})
+    assert [r["epoch"] for r in _rows(s)] == [9]          # the failing report is not recorded
+
+
+def test_an_oversized_checkpoint_fails_the_report_that_made_it():
+    from raysha.runtime.checkpoints import CheckpointError
+
+    job = {"key": (3, 0), "trial_id": 3, "config": {}, "start": 0, "until": 2, "milestones": []}
+    s = Session(None, job, "epoch", {}, None, flush_interval=3600.0, max_checkpoint_bytes=1000)
+    s.report({"epoch": 2, "loss": 0.4}, checkpoint=b"x" * 500)
+    s = Session(None, job, "epoch", {}, None, flush_interval=3600.0, max_checkpoint_bytes=1000)
+    with pytest.raises(CheckpointError, match=r"trial 3's checkpoint at epoch=2 \(bytes\) is [\d,]+ bytes, over "
+                                              r"max_checkpoint_bytes=1,000"):
+        s.report({"epoch": 2, "loss": 0.4}, checkpoint=b"x" * 5000)
+
+
 # -- end to end on Ray ------------------------------------------------------------------
 
 def _dict_reporting_trainable(config):
