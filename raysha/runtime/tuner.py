@@ -454,12 +454,16 @@ class Tuner:
         ctrl_cls = ray.remote(Controller).options(
             num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-        ctrl = ctrl_cls.remote(self.scheduler, self.trainable, ControllerSettings(
+        # the trainable and the shared objects' refs go with run(), not the constructor: Ray keeps
+        # constructor arguments for the actor's restarts and warns (red) about refs among them
+        ctrl = ctrl_cls.remote(self.scheduler, None, ControllerSettings(
             n_workers=n, worker_options=opts, stop=self.stop, folder=self.folder, metadata=meta,
-            checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
+            checkpoint_dir=self.checkpoint_dir, flush_every=self.flush_every,
             stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            resume_state=self._resume_state, max_failures=self.max_failures))
-        run_ref = ctrl.run.remote()
+            resume_state=self._resume_state, failure_policy=self.failure_policy,
+            trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
+            max_checkpoint_bytes=self.max_checkpoint_bytes))
+        run_ref = ctrl.run.remote(self.trainable, shared_refs)
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         if self._resume_state is None:
             self._save_tuner_pickle()
@@ -480,7 +484,7 @@ class Tuner:
                                 raise
                             print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
                                   f"the experiment's journal (restart {ctrl_restarts})", flush=True)
-                            run_ref = ctrl.run.remote()
+                            run_ref = ctrl.run.remote(self.trainable, shared_refs)
                             continue
                         break
                     if self.verbose:
