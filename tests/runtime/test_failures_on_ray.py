@@ -121,6 +121,7 @@ def test_dead_trial_actors_are_replaced_as_long_as_the_policy_allows(tmp_path):
 # -- timeouts -------------------------------------------------------------------------------------
 
 def hangs_in_trial_0(config):
+    time.sleep(0.5)      # an epoch longer than the report batching interval (0.25 s): its report goes at once
     session.report(epoch=1, loss=config["x"])
     if session.get_trial_id() == 0:
         time.sleep(600)                   # hung: no report comes
