@@ -89,6 +89,8 @@ class Tuner:
             experiment at the first FAILED trial) and ``max_consecutive_failures`` (default 5: that
             many FAILED trials in a row, with no report recorded in between, end it). When the policy
             ends the experiment, `fit()` raises `raysha.TrialFailedError` carrying the first traceback.
+            A trial actor that dies is always replaced: its death is a failed job of its trial, so
+            the policy bounds the replacements (there is no other cap).
         trial_timeout_s: most seconds a trial may run, summed over its jobs; a trial past it is ended
             (its trial actor killed and replaced) and FAILED, never retried. Default None: no limit.
         report_timeout_s: most seconds a running trial may go without a report (from its job's start,
@@ -518,7 +520,7 @@ class Tuner:
                       flush=True)
         from raysha.results import load_experiment
 
-        failure = _failure(summary, self.folder)
+        failure = experiment_failure(summary, self.folder)
         if failure is not None:
             raise failure
         return load_experiment(self.folder)
@@ -565,8 +567,22 @@ def _claim(scheduler) -> None:
 _USER_STOPS = ("KeyboardInterrupt", "requested")
 
 
-def _failure(summary: Optional[dict], folder: str) -> Optional[ExperimentFailedError]:
-    """The error `fit()` raises: the failure policy ended the run, no actor started, or no result at all."""
+def experiment_failure(summary: Optional[dict], folder: str) -> Optional[ExperimentFailedError]:
+    """The error `fit()` raises for a run's summary: the failure policy ended it, no actor started, no result.
+
+    >>> experiment_failure({"stop_reason": "max_trials", "n_results": 12}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "KeyboardInterrupt", "n_results": 0}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "no trial actor could start", "n_results": 0}, "/r/x")
+    ExperimentFailedError("no trial actor could start (see the lines 'trial actor N did not start' above); experiment folder /r/x")
+    >>> experiment_failure({"stop_reason": "max_wallclock_time", "n_results": 0}, "/r/x")
+    ExperimentFailedError('the experiment produced no result: no trial reported (stop reason: max_wallclock_time)')
+    >>> e = experiment_failure({"stop_reason": "2 trials in a row failed", "failure_stop_reason": "2 trials in a row "
+    ...                         "failed", "first_failure": {"trial_id": 0, "error": "KeyError: 'lr'"}}, "/r/x")
+    >>> type(e).__name__, e.trial_id, e.traceback
+    ('TrialFailedError', 0, "KeyError: 'lr'")
+    """
     if summary is None:
         return None
     if summary.get("failure_stop_reason"):
@@ -615,5 +631,5 @@ def _check_fits_a_node(opts: dict, nodes: list) -> None:
                              f"cluster has more than {most:g}")
 
 
-__all__ = ["Tuner", "TunerError"]
+__all__ = ["Tuner", "TunerError", "experiment_failure"]
 

@@ -75,3 +75,19 @@ def test_a_scheduler_that_ran_in_the_simulator_is_refused_naming_its_trials():
              stop=StopCriterion(max_trials=4))
     with pytest.raises(TunerError, match=r"this ASHA belongs to another experiment already \(it holds 4 trials\)"):
         Tuner(_fn, sched)
+
+
+def test_fit_raises_for_what_the_summary_says():
+    from raysha import ExperimentFailedError, TrialFailedError
+    from raysha.runtime.tuner import experiment_failure
+
+    assert experiment_failure({"stop_reason": "max_trials", "n_results": 12}, "/r/x") is None
+    assert experiment_failure({"stop_reason": "KeyboardInterrupt", "n_results": 0}, "/r/x") is None
+    assert experiment_failure({"stop_reason": "requested", "n_results": 0}, "/r/x") is None
+    e = experiment_failure({"stop_reason": "no trial actor could start", "n_results": 0}, "/r/x")
+    assert type(e) is ExperimentFailedError and str(e).startswith("no trial actor could start") and e.path == "/r/x"
+    e = experiment_failure({"stop_reason": "max_wallclock_time", "n_results": 0, "failed_trials": [0, 1]}, "/r/x")
+    assert str(e) == "the experiment produced no result: no trial reported (2 trial(s) failed, see /r/x/errors)"
+    e = experiment_failure({"stop_reason": "2 in a row", "failure_stop_reason": "2 in a row", "n_results": 3,
+                            "first_failure": {"trial_id": 4, "error": "KeyError: 'lr'"}}, "/r/x")
+    assert isinstance(e, TrialFailedError) and (e.reason, e.trial_id, e.traceback) == ("2 in a row", 4, "KeyError: 'lr'")
