@@ -96,6 +96,14 @@ def _is_cmaes(sampler) -> bool:
 
 
 class OptunaSearcher(Searcher):
+    """An Optuna sampler asked through ask-and-tell, one study per rung level (see the module doc).
+
+    >>> from raysha.space import uniform
+    >>> from raysha.schedulers import ASHA
+    >>> ASHA({"x": uniform(0, 1)}, metric="loss", max_t=9, searcher=OptunaSearcher("gp")).searcher.name
+    'optuna-gp'
+    """
+
     name = "optuna"
 
     def __init__(self, sampler: Any = "tpe", min_points: int = 10):

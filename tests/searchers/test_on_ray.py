@@ -59,3 +59,25 @@ def test_a_tuner_run_proposes_what_the_simulator_proposes(name, factory, tmp_pat
     assert len(configs(on_ray)) == N_TRIALS
     assert configs(on_ray) == configs(simulated)
     assert on_ray.best_config() == simulated.best_config()
+
+
+def test_tuner_restore_continues_the_searcher_with_what_it_learned(tmp_path):
+    from raysha.runtime.journal import read_state
+
+    folder = tmp_path / "kde"
+    Tuner(trainable, asha(KDESearcher(min_points=3), 5, space=SPACE), n_workers=1,
+          stop=StopCriterion(max_trials=12), storage_path=str(tmp_path), name="kde", verbose=0).fit()
+    before = read_state(folder)["scheduler"]["searcher"]
+    exp = Tuner.restore(folder, stop=StopCriterion(max_trials=24)).fit()
+    after = read_state(folder)["scheduler"]["searcher"]
+
+    def known(state):
+        return {(level, tid, repr(loss)) for level, rows in state["results"] for tid, loss in rows}
+
+    assert before["name"] == after["name"] == "kde"
+    assert known(before) <= known(after)                      # nothing the searcher learned was lost
+    assert {tid for _, tid, _ in known(after)} == set(range(24))
+    assert {tid for _, tid, _ in known(before)} == set(range(12))
+    rows = exp.results
+    assert sorted(rows["trial_id"].unique()) == list(range(24))
+    assert not rows.duplicated(["trial_id", "epoch"]).any()
