@@ -424,8 +424,8 @@ class Report:
                     f"{s['after']['median_cpu_s']:.1f} s CPU (median wall {s['before']['median_wall_s']:.1f} → "
                     f"{s['after']['median_wall_s']:.1f} s)")
             if "asha_100x27" in o.get("before", {}):
-                text += (f"; Ray overhead, 100 trials x 27: {o['before']['asha_100x27']['wall_s']} → "
-                         f"{o['after']['asha_100x27']['wall_s']} s wall")
+                text += (f"; Ray overhead, 100 trials x 27: {o['before']['asha_100x27']['median_wall_s']:.2f} → "
+                         f"{o['after']['asha_100x27']['median_wall_s']:.2f} s wall (medians)")
             rows.append(["`benchmarks/runtime_refactor_ab.py`", text, d.get("date", "?")])
         if rows:
             self.add("## Other measurements kept in `results/` (not rerun by the suite)", "")

@@ -11,7 +11,7 @@ folder, so both sides run the same benchmark scripts of their own revision:
 * ``overhead.py``: the Ray runtime's overhead (100 zero-cost trials x 27 epochs, 10 x 1,000),
   under ``--lock`` (a file for ``flock``) when given, since it starts Ray.
 
-Usage: python benchmarks/runtime_refactor_ab.py [--before REV] [--after REV] [--rounds 2]
+Usage: python benchmarks/runtime_refactor_ab.py [--before REV] [--after REV] [--rounds 3] [--overhead-rounds 2]
        [--trials 1000000] [--lock /work/coord/ray.lock] [--skip overhead]
 Writes benchmarks/results/runtime_refactor_ab.json and prints the figures.
 """
@@ -48,25 +48,48 @@ def bench(tree: Path, script: str, args: list[str], result: str, lock: str | Non
     if lock:
         cmd = ["flock", lock, *cmd]
     env = dict(os.environ, PYTHONPATH=str(tree))
+    out = tree / "benchmarks" / "results" / result
+    out.unlink(missing_ok=True)
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     print(proc.stdout.rstrip())
-    if proc.returncode != 0:
+    if not out.exists():   # (a non-zero exit with a result written says a target was missed: kept)
         raise RuntimeError(f"{script} failed in {tree}:\n{proc.stderr[-3000:]}")
-    return json.loads((tree / "benchmarks" / "results" / result).read_text())
+    return json.loads(out.read_text())
 
 
-def simulate_rounds(trees: dict, rounds: int, trials: int) -> dict:
+def alternate(trees: dict, rounds: int, name: str, run) -> dict:
+    """{side: [run(side, tree) for each round]}, before and after alternating (ABBA...)."""
     out: dict[str, list] = {side: [] for side in trees}
     for i in range(rounds):
         for side, tree in (trees.items() if i % 2 == 0 else reversed(list(trees.items()))):
-            print(f"-- simulate_scale, round {i + 1}, {side}")
-            r = bench(tree, "simulate_scale.py", ["--trials", str(trials), "--records", "none"],
-                      "simulate_scale.json", None)
-            out[side].append(r["rows"][0])
+            print(f"-- {name}, round {i + 1}, {side}", flush=True)
+            out[side].append(run(tree))
+    return out
+
+
+def overhead_rounds(trees: dict, rounds: int, lock) -> dict:
+    out = alternate(trees, rounds, "overhead", lambda tree: bench(tree, "overhead.py", [], "overhead.json", lock)["raysha"])
+    return {side: {case: {"runs": [r[case] for r in runs],
+                          "median_wall_s": statistics.median(r[case]["wall_s"] for r in runs),
+                          "median_run_loop_s": statistics.median(r[case]["run_loop_s"] for r in runs),
+                          "median_reports_per_s_run_loop": statistics.median(r[case]["reports_per_s_run_loop"]
+                                                                             for r in runs)}
+                   for case in runs[0]} for side, runs in out.items()}
+
+
+def simulate_rounds(trees: dict, rounds: int, trials: int) -> dict:
+    out = alternate(trees, rounds, "simulate_scale", lambda tree: bench(
+        tree, "simulate_scale.py", ["--trials", str(trials), "--records", "none"], "simulate_scale.json", None)["rows"][0])
     return {side: {"runs": rows, "wall_s": [r["wall_s"] for r in rows],
                    "median_wall_s": statistics.median(r["wall_s"] for r in rows),
                    "median_cpu_s": statistics.median(r["cpu_s"] for r in rows),
                    "under_60_s": all(r["under_limit"] for r in rows)} for side, rows in out.items()}
+
+
+def save(result: dict) -> None:
+    """Written after each section, so a later failure keeps what was measured."""
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def main() -> None:
@@ -75,6 +98,7 @@ def main() -> None:
     ap.add_argument("--after", default="HEAD")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--trials", type=int, default=1_000_000)
+    ap.add_argument("--overhead-rounds", type=int, default=2)
     ap.add_argument("--lock", default=None, help="flock this file around the Ray benchmark")
     ap.add_argument("--skip", nargs="*", default=[], choices=["simulate", "decision", "overhead"])
     args = ap.parse_args()
@@ -87,14 +111,14 @@ def main() -> None:
         result["revisions"] = {side: extract(getattr(args, side), trees[side]) for side in trees}
         if "simulate" not in args.skip:
             result["simulate_scale"] = {"trials": args.trials, **simulate_rounds(trees, args.rounds, args.trials)}
+            save(result)
         if "decision" not in args.skip:
             result["decision_cost_us"] = {side: {str(r["trials_in_rung"]): r["raysha_us"] for r in bench(
                 tree, "decision_cost.py", [], "decision_cost.json", None)["rows"]} for side, tree in trees.items()}
+            save(result)
         if "overhead" not in args.skip:
-            result["overhead"] = {side: bench(tree, "overhead.py", [], "overhead.json", args.lock)["raysha"]
-                                  for side, tree in trees.items()}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+            result["overhead"] = overhead_rounds(trees, args.overhead_rounds, args.lock)
+            save(result)
     report(result)
     print(f"wrote {OUT}")
 
@@ -117,9 +141,10 @@ def report(r: dict) -> None:
     if o:
         for case in o["before"]:
             b, a = o["before"][case], o["after"][case]
-            print(f"Ray overhead {case}: wall before {b['wall_s']} s, after {a['wall_s']} s; run loop "
-                  f"{b['run_loop_s']} -> {a['run_loop_s']} s; reports/s in the run loop "
-                  f"{b['reports_per_s_run_loop']} -> {a['reports_per_s_run_loop']}")
+            print(f"Ray overhead {case} (medians): wall before {b['median_wall_s']:.2f} s, after "
+                  f"{a['median_wall_s']:.2f} s; run loop {b['median_run_loop_s']:.2f} -> {a['median_run_loop_s']:.2f} s; "
+                  f"reports/s in the run loop {b['median_reports_per_s_run_loop']:.0f} -> "
+                  f"{a['median_reports_per_s_run_loop']:.0f}")
 
 
 if __name__ == "__main__":
