@@ -62,7 +62,11 @@ class TrialFailedError(ExperimentFailedError):
 
 
 class Verdict(enum.Enum):
-    """What happens after a failed job."""
+    """What happens after a failed job.
+
+    >>> FailurePolicy(max_failures=1).ledger().job_failed(0, "boom") is Verdict.RETRY
+    True
+    """
 
     RETRY = "retry"             # run the job again (from the trial's last checkpoint)
     FAIL_TRIAL = "fail_trial"   # the trial is FAILED; the experiment goes on
