@@ -19,6 +19,7 @@ without duplicated or lost results.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import os
@@ -96,6 +97,8 @@ class Tuner:
         report_timeout_s: most seconds a running trial may go without a report (from its job's start,
             then between reports); a trial past it is ended (its trial actor killed and replaced) and
             counted as a failed job under the failure policy (retried up to ``max_failures``).
+            Reports are batched: one is sent at once when the previous batch left at least 0.25 s
+            before, so give the longest epoch (plus set-up and checkpoint loading) and some margin.
             Default None: no limit.
         max_checkpoint_bytes: largest checkpoint (pickled) a paused trial may store; a larger or
             unpicklable one fails the trial at the report that paused it. Default None: no limit.
@@ -403,6 +406,9 @@ class Tuner:
             raise TunerError(f"Tuner.restore: {folder} has no {jn.STATE_FILE}: the experiment never "
                              f"started; start it again")
         kwargs = dict(saved["kwargs"])
+        if "max_failures" in overrides and "failure_policy" in kwargs:   # the shorthand, into the saved policy
+            overrides = dict(overrides)
+            kwargs["failure_policy"] = _with_max_failures(kwargs["failure_policy"], overrides.pop("max_failures"))
         bad = sorted(set(overrides) - set(kwargs) - {"shared_objects"})
         if bad:
             raise TunerError(f"Tuner.restore: cannot override {bad} (known: {sorted(kwargs) + ['shared_objects']})")
@@ -537,6 +543,13 @@ def _failure_policy(max_failures, policy) -> FailurePolicy:
         return policy
     try:
         return FailurePolicy(max_failures=max_failures)
+    except ValueError:
+        raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}") from None
+
+
+def _with_max_failures(policy: FailurePolicy, max_failures) -> FailurePolicy:
+    try:
+        return dataclasses.replace(policy, max_failures=max_failures)
     except ValueError:
         raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}") from None
 
