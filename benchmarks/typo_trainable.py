@@ -12,7 +12,7 @@ trainable twice in one process on local Ray, side by side:
 and prints, for each, how `fit()` ended, after how many seconds, how many trials
 failed and how many error files were written.
 
-Usage: python -m benchmarks.typo_trainable [--budget 15] [--workers 2]
+Usage: python -m benchmarks.typo_trainable [--budget 15] [--workers 2] [--out FILE]
 Writes benchmarks/results/typo_trainable.json.
 """
 
@@ -70,22 +70,26 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, default=15.0, help="max_wallclock_time of each run (s)")
     p.add_argument("--workers", type=int, default=2, help="trial actors")
+    p.add_argument("--out", type=Path, default=OUT, help=f"the JSON file to write (default {OUT})")
     args = p.parse_args(argv)
-    ray.init(address="local", num_cpus=max(2, args.workers), include_dashboard=False, log_to_driver=False)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address="local", num_cpus=max(2, args.workers), include_dashboard=False, log_to_driver=False)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     with tempfile.TemporaryDirectory() as root:
         rows = [run_one("no streak rule", FailurePolicy(max_consecutive_failures=None), args.budget, args.workers,
                         root),
                 run_one("default policy", FailurePolicy(), args.budget, args.workers, root)]
-    ray.shutdown()
+    if started:
+        ray.shutdown()
     for r in rows:
         print(f"{r['label']:>15}: {r['outcome']}; after {r['seconds']} s; {r['trials_failed']} trials failed, "
               f"{r['error_files']} error files, {r['rows']} rows; stop_reason: {r['stop_reason']}")
     out = {"budget_s": args.budget, "workers": args.workers, "machine": platform.node(),
            "cpus": os.cpu_count(), "runs": rows}
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
     return out
 
 

@@ -124,3 +124,17 @@ def test_overhead_quick_on_ray(tmp_path):
     d = peers.main(["--sizes", "5", "--tools", "raysha", "--out", str(out)])
     r = d["tools"]["raysha"]["5"]
     assert r["trials"] == 5 and r["reports"] >= 5
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_typo_trainable_ends_early_only_under_the_default_policy(tmp_path):
+    from benchmarks import typo_trainable
+
+    out = tmp_path / "typo.json"
+    d = typo_trainable.main(["--budget", "6", "--out", str(out)])
+    loose, default = d["runs"]
+    assert loose["outcome"].startswith("raised ExperimentFailedError: the experiment produced no result")
+    assert default["outcome"].startswith("raised TrialFailedError: 5 trials in a row failed")
+    assert default["trials_failed"] <= 6 < loose["trials_failed"] and default["seconds"] < loose["seconds"]
+    assert json.loads(out.read_text())["runs"][1]["error_files"] == default["trials_failed"]
