@@ -44,7 +44,7 @@ class TrialWorker:
         self.checkpoint_dir = checkpoint_dir
         self.flush_interval = flush_interval
         self.keep_live = keep_live
-        self.max_checkpoint_bytes = max_checkpoint_bytes   # a larger checkpoint fails its trial at the pause
+        self.max_checkpoint_bytes = max_checkpoint_bytes   # a larger checkpoint fails its trial (Session.report)
         # the last paused trial: (trial_id, resource, live trainable or checkpoint object)
         self._live: Optional[tuple] = None
 
