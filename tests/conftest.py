@@ -149,7 +149,7 @@ def ray_head(tmp_path, num_cpus=2, env=None):
 def s3_bucket(monkeypatch):
     """A moto S3 server on a free local port with one empty bucket; yields ``s3://bucket?<options>`` pieces.
 
-    Yields a function ``uri(path) -> "s3://raysha-test/<path>?endpoint_override=...&scheme=http"``;
+    Yields a function ``uri(path) -> "s3://raysha-test-<random>/<path>?endpoint_override=...&scheme=http"``;
     the dummy credentials are in the environment (child processes inherit them).
     """
     pytest.importorskip("moto")
@@ -166,9 +166,12 @@ def s3_bucket(monkeypatch):
     opts = f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
     fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
                            allow_bucket_creation=True)
-    fs.create_dir("raysha-test")
+    import uuid
+
+    bucket = f"raysha-test-{uuid.uuid4().hex[:8]}"      # moto keeps buckets across servers in one process
+    fs.create_dir(bucket)
     try:
-        yield lambda path="": f"s3://raysha-test/{path}?{opts}" if path else f"s3://raysha-test?{opts}"
+        yield lambda path="": f"s3://{bucket}/{path}?{opts}" if path else f"s3://{bucket}?{opts}"
     finally:
         server.stop()
 

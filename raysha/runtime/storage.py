@@ -41,7 +41,7 @@ import uuid
 from typing import Any, Optional
 
 #: filesystems without rename: a single PUT replaces an object atomically
-_OBJECT_STORES = ("s3", "gcs", "abfs")
+_OBJECT_STORES = ("s3", "gcs", "abfs", "abfss")
 
 
 class StorageError(RuntimeError):
@@ -84,26 +84,54 @@ class Storage:
     """
 
     def __init__(self, root, filesystem=None):
-        import pyarrow.fs as pafs
-
         root = os.fspath(root)
         if not isinstance(root, str) or not root:
             raise ValueError(f"Storage: root must be a folder or a URI, got {root!r}")
-        if filesystem is not None:
-            self.fs, base = filesystem, root
-        elif is_uri(root):
-            try:
-                self.fs, base = pafs.FileSystem.from_uri(root)
-            except Exception as e:
-                raise ValueError(f"Storage: cannot open {root!r} ({type(e).__name__}: {e})") from None
-        else:
-            self.fs, base = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(root))
-        self.root = root if is_uri(root) and filesystem is None else (
-            base if filesystem is None else root)
-        self.base = base.rstrip("/") or "/"
         self._given_fs = filesystem
-        self.local = self.fs.type_name == "local"
-        self.object_store = self.fs.type_name in _OBJECT_STORES
+        self._fs = filesystem
+        if filesystem is not None:
+            self.root, self._base = root, root.rstrip("/") or "/"
+            self.scheme = filesystem.type_name
+        elif is_uri(root):
+            self.root, self._base = root.rstrip("/") if "?" not in root else root, None
+            self.scheme = root.partition("://")[0].lower()
+        else:
+            self.root = self._base = os.path.abspath(os.path.expanduser(root))
+            self.scheme = "local"
+        self.local = self.scheme in ("local", "file")
+        self.object_store = self.scheme in _OBJECT_STORES or self.scheme in ("gs", "az")
+
+    @property
+    def fs(self):
+        """The ``pyarrow.fs`` filesystem, opened on first use (opening an S3 URI may ask the network)."""
+        if self._fs is None:
+            self._open()
+        return self._fs
+
+    @property
+    def base(self) -> str:
+        """The root's path inside `fs`."""
+        if self._base is None:
+            self._open()
+        return self._base
+
+    def _open(self) -> None:
+        import pyarrow.fs as pafs
+
+        if not is_uri(self.root):
+            self._fs = pafs.LocalFileSystem()
+            return
+        try:
+            fs, base = pafs.FileSystem.from_uri(self.root)
+        except Exception as e:
+            raise StorageError(f"cannot open {redact(self.root)} ({type(e).__name__}: {e})") from None
+        self._fs, self._base = fs, base.rstrip("/") or "/"
+
+    @property
+    def name(self) -> str:
+        """The last component of the root's path (an experiment's name)."""
+        path = self.root.partition("?")[0]
+        return path.rstrip("/").rsplit("/", 1)[-1]
 
     def __reduce__(self):
         return (Storage, (self.root, self._given_fs))
@@ -112,7 +140,7 @@ class Storage:
         return f"Storage({redact(self.root)!r})"
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Storage) and (self.root, self.fs.type_name) == (other.root, other.fs.type_name)
+        return isinstance(other, Storage) and (self.root, self.scheme) == (other.root, other.scheme)
 
     def __hash__(self) -> int:
         return hash(self.root)
