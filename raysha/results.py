@@ -189,11 +189,12 @@ def _read_parts(store, sub: str, names: Optional[Iterable[str]] = None) -> pd.Da
     return pd.concat(frames, ignore_index=True, sort=False)
 
 
-def compact_parts(store, sub: str, names: list[str], first_index: int, max_rows: int = 200_000) -> list[str]:
+def compact_parts(store, sub: str, names: list[str], first_index: int, max_rows: int = 200_000) -> list:
     """Rewrite the parts `names` of folder `sub` as few parts (`max_rows` rows each) of one schema.
 
     The new parts are numbered from `first_index` and written before anything is deleted;
-    the caller lists them (the journal) and only then deletes the old ones. Returns the new names.
+    the caller lists them (the journal) and only then deletes the old ones. Returns
+    [(new name, its arrow table)].
     """
     import pyarrow as pa
 
@@ -205,8 +206,9 @@ def compact_parts(store, sub: str, names: list[str], first_index: int, max_rows:
     out = []
     for k, offset in enumerate(range(0, max(table.num_rows, 1), max_rows)):
         name = part_name(first_index + k)
-        store.write(f"{sub}/{name}", _parquet_bytes(table.slice(offset, max_rows)))
-        out.append(name)
+        piece = table.slice(offset, max_rows)
+        store.write(f"{sub}/{name}", _parquet_bytes(piece))
+        out.append((name, piece))
     return out
 
 
@@ -250,6 +252,7 @@ class ResultsWriter:
         self._jobs: list[dict] = []
         self.parts = {RESULTS_DIR: _part_names(self.storage, RESULTS_DIR), JOBS_DIR: _part_names(self.storage, JOBS_DIR)}
         self._schemas: dict = {RESULTS_DIR: _known_types(RESULTS_DIR), JOBS_DIR: _known_types(JOBS_DIR)}
+        self.part_rows: dict = {}   # results part -> {trial_id: [resource levels]} (what a lost part held)
         self.closed = False
 
     def _reopened(self, old: dict, meta: dict) -> dict:
@@ -303,7 +306,15 @@ class ResultsWriter:
         name = part_name(self._next_index(sub))
         self.storage.write(f"{sub}/{name}", _parquet_bytes(_table(df, self._schemas[sub])))
         self.parts[sub].append(name)
+        if sub == RESULTS_DIR:
+            self._index(name, df)
         return name
+
+    def _index(self, name: str, df: pd.DataFrame) -> None:
+        attr = self.metadata.get("resource_attr")
+        if attr in df.columns and "trial_id" in df.columns:
+            self.part_rows[name] = {str(int(t)): sorted(float(v) for v in g[attr])
+                                    for t, g in df[["trial_id", attr]].groupby("trial_id")}
 
     def flush(self) -> None:
         """Write pending rows as a new part (atomically); on failure they stay queued and it raises.
@@ -329,8 +340,14 @@ class ResultsWriter:
             old = list(self.parts[sub])
             if len(old) <= 1:
                 continue
-            self.parts[sub] = compact_parts(self.storage, sub, old, self._next_index(sub), max_rows)
+            new = compact_parts(self.storage, sub, old, self._next_index(sub), max_rows)
+            self.parts[sub] = [name for name, _ in new]
             replaced += [f"{sub}/{n}" for n in old]
+            if sub == RESULTS_DIR:
+                for n in old:
+                    self.part_rows.pop(n, None)
+                for name, table in new:
+                    self._index(name, table.to_pandas())
         return replaced
 
     def delete_parts(self, paths: Iterable[str]) -> None:
@@ -438,6 +455,22 @@ class Experiment:
             return None
         return float((jobs["end"] - jobs["start"]).sum()) / (end * float(n_workers))
 
+    # -- checkpoints ------------------------------------------------------------
+    def best_checkpoint(self):
+        """The final checkpoint of the best trial kept (``Tuner(keep_checkpoints=k)``), or None."""
+        kept = self.summary.get("best_checkpoints") or []
+        return self.checkpoint(kept[0]["trial_id"]) if kept else None
+
+    def checkpoint(self, trial_id: int):
+        """The saved checkpoint of `trial_id` (its kept final one, else its paused one), or None when none is kept."""
+        from raysha.runtime import checkpoints as ck
+
+        if self.path is None:
+            return None
+        store = _store(self.path)
+        rel = _checkpoint_path(self.summary, store, int(trial_id))
+        return None if rel is None else ck.read_durable(store, rel)
+
     # -- persistence ------------------------------------------------------------
     def save(self, folder) -> Path:
         """Write this (in-memory, e.g. simulated) experiment as an experiment folder (a path or a URI)."""
@@ -461,6 +494,22 @@ class Experiment:
     def plot_timeline(self, path, **kw):
         from raysha import plots
         return plots.timeline(self, path, **kw)
+
+
+def _checkpoint_path(summary: dict, store, trial_id: int) -> Optional[str]:
+    """Where `trial_id`'s checkpoint is: the summary's kept finals, else the journal's paused trials."""
+    from raysha.runtime import journal as jn
+    from raysha.runtime.storage import confine
+
+    for e in summary.get("best_checkpoints") or []:
+        if int(e["trial_id"]) == trial_id and e.get("durable"):
+            return confine(e["durable"])
+    state = jn.read_state(store) or {}
+    for source in (state.get("finals") or {}, state.get("checkpoints") or {}):
+        e = source.get(str(trial_id)) or {}
+        if e.get("durable"):
+            return confine(e["durable"])
+    return None
 
 
 def _plain(v):

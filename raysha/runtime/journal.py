@@ -159,13 +159,6 @@ def max_recorded_from_parts(folder, resource_attr: str) -> dict:
     return {int(t): float(r) for t, r in df.groupby("trial_id")[resource_attr].max().items()}
 
 
-def rows_index(df, resource_attr: str) -> dict:
-    """{trial_id (str): [levels]} of a part's rows (the journal's ``part_rows``)."""
-    if not len(df) or resource_attr not in df.columns:
-        return {}
-    return {str(int(t)): sorted(float(v) for v in g[resource_attr]) for t, g in df.groupby("trial_id")}
-
-
 @dataclass
 class Checked:
     """A journal that passed `check`: the state to continue from, what was dropped, what to produce again."""
@@ -259,4 +252,4 @@ def _part_problem(store: Storage, rel: str) -> Optional[str]:
 
 __all__ = ["STATE_FILE", "FORMAT", "write_state", "read_state", "is_journal", "committed_parts",
            "reconcile", "stray_checkpoints", "max_recorded_from_parts", "state_path", "check", "Checked",
-           "JournalError", "rows_index", "durable_paths"]
+           "JournalError", "durable_paths"]

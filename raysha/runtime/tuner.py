@@ -34,6 +34,7 @@ from raysha.runtime import journal as jn
 from raysha.runtime.lease import LeaseLost
 from raysha.runtime.storage import Storage, StorageError, redact
 from raysha.runtime.worker import is_class_trainable
+from raysha.schedulers.base import Scheduler
 from raysha.stop import StopCriterion
 
 _RESOURCE_KEYS = {"cpu": "num_cpus", "num_cpus": "num_cpus", "gpu": "num_gpus", "num_gpus": "num_gpus",
@@ -114,7 +115,6 @@ class Tuner:
         keep_checkpoints: int = 1,
         storage_timeout_s: float = 60.0,
         files: Optional[Mapping[str, Any]] = None,
-        _debug_lose_checkpoints: bool = False,
         _resume_state: Optional[dict] = None,
     ):
         if not callable(trainable):
@@ -124,9 +124,9 @@ class Tuner:
             raise TunerError(f"Tuner: trainable class {trainable.__name__} must subclass "
                              f"raysha.runtime.trainable.Trainable")
         _check_picklable(trainable)
-        for meth in ("next_job", "on_report", "on_trial_end", "state_dict"):
-            if not callable(getattr(scheduler, meth, None)):
-                raise TunerError(f"Tuner: scheduler must be a raysha scheduler (no {meth}()), got {scheduler!r}")
+        if not isinstance(scheduler, Scheduler):
+            raise TunerError(f"Tuner: scheduler must be a raysha scheduler (a raysha.schedulers.base.Scheduler), "
+                             f"got {scheduler!r}")
         if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
                                       or n_workers < 1):
             raise TunerError(f"Tuner: n_workers must be an integer >= 1, got {n_workers!r}")
@@ -171,7 +171,6 @@ class Tuner:
         self.flush_every = float(flush_every)
         self.stop_grace_s = float(stop_grace_s)
         self.keep_live_trainables = bool(keep_live_trainables)
-        self._debug_lose_checkpoints = _debug_lose_checkpoints
         self._resume_state = _resume_state
         self._init_kwargs = {
             "n_workers": n_workers, "resources_per_trial": resources_per_trial, "stop": stop,
@@ -494,6 +493,7 @@ class Tuner:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from raysha.runtime.controller import Controller
+        from raysha.runtime.settings import ControllerSettings
 
         ckpt_store = self.experiment if self.storage_path is not None else None
         if ckpt_store is None and len([nd for nd in ray.nodes() if nd.get("Alive")]) <= 1:
@@ -507,13 +507,12 @@ class Tuner:
         ctrl_cls = ray.remote(Controller).options(
             num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-        ctrl = ctrl_cls.remote(
-            self.scheduler, self.trainable, n, opts, self.stop, self.experiment, meta,
+        ctrl = ctrl_cls.remote(self.scheduler, self.trainable, ControllerSettings(
+            n_workers=n, worker_options=opts, stop=self.stop, folder=self.experiment, metadata=meta,
             checkpoint_dir=ckpt_store, shared_refs=shared_refs, flush_every=self.flush_every,
             stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            debug_lose_checkpoints=self._debug_lose_checkpoints, resume_state=self._resume_state,
-            max_failures=self.max_failures, lease=(lease.generation, lease.holder),
-            storage_timeout_s=self.storage_timeout_s, keep_checkpoints=self.keep_checkpoints, redo=self._redo)
+            resume_state=self._resume_state, max_failures=self.max_failures, lease=(lease.generation, lease.holder),
+            storage_timeout_s=self.storage_timeout_s, keep_checkpoints=self.keep_checkpoints, redo=self._redo))
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         return ctrl, ctrl.run.remote()
 

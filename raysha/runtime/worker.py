@@ -31,8 +31,8 @@ def is_class_trainable(trainable) -> bool:
 
 class TrialWorker:
     def __init__(self, index: int, controller, trainable, resource_attr: str,
-                 shared_refs: Optional[dict] = None, checkpoint_dir: Optional[str] = None,
-                 flush_interval: float = 0.25, keep_live: bool = True):
+                 shared_refs: Optional[dict] = None, checkpoint_dir=None,
+                 flush_interval: float = 0.25, keep_live: bool = True, keep_final: bool = False):
         self.index = index
         self.controller = controller
         self.trainable = trainable
@@ -40,7 +40,8 @@ class TrialWorker:
         self.resource_attr = resource_attr
         self._shared_refs = shared_refs or {}
         self._shared: Optional[dict] = None
-        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_dir = checkpoint_dir   # the experiment's Storage for durable copies (None: none)
+        self.keep_final = keep_final           # also write the final checkpoint of a finished trial
         self.flush_interval = flush_interval
         self.keep_live = keep_live
         # the last paused trial: (trial_id, resource, live trainable or checkpoint object)
@@ -120,7 +121,7 @@ class TrialWorker:
         except Exception as e:  # the trainable failed: the trial fails, the worker lives on
             info["status"] = "failed"
             info["error"] = _format(e)
-        if info["status"] == "paused":
+        if info["status"] == "paused" or (self.keep_final and info["status"] in ("completed", "stopped")):
             try:
                 if self.is_class:
                     checkpoint = trainable_obj.state_dict()   # (the session is still open here)
@@ -132,15 +133,12 @@ class TrialWorker:
                 info["status"] = "failed"
                 info["error"] = _format(e)
         ss._set_session(None)
+        if info["status"] in ("completed", "stopped") and checkpoint is not None:
+            self._write_durable(info, tid, session.last_resource, checkpoint, "final_durable")
+            checkpoint = None                  # a finished trial returns none (nothing resumes it)
         if info["status"] == "paused":
             resource = session.last_resource
-            if self.checkpoint_dir:
-                path = ck.durable_path(self.checkpoint_dir, tid, resource)
-                try:
-                    ck.write_durable(path, checkpoint)
-                    info["durable"] = path
-                except Exception as e:  # the object ref still works; report the problem
-                    info["durable_error"] = repr(e)
+            self._write_durable(info, tid, resource, checkpoint, "durable")
             if self.keep_live:
                 self._live = (tid, resource, live_obj)
             elif self.is_class:
@@ -154,6 +152,17 @@ class TrialWorker:
         info["n_reports"] = session.n_reports
         info["run_s"] = time.monotonic() - t_start
         return info, checkpoint
+
+    def _write_durable(self, info: dict, tid: int, resource, checkpoint, key: str) -> None:
+        """The durable copy of `checkpoint` (its path, relative to the experiment, goes to info[key])."""
+        if self.checkpoint_dir is None or checkpoint is None or resource is None:
+            return
+        path = ck.durable_path(tid, resource)
+        try:
+            ck.write_durable(self.checkpoint_dir, path, checkpoint)
+            info[key] = path
+        except Exception as e:  # the object ref still works; report the problem
+            info["durable_error"] = repr(e)
 
     def _loop(self, t: Trainable, session: ss.Session, level: float) -> None:
         """Train epochs level+1 .. until; those up to the job's start (a replay) are not reported."""
@@ -210,7 +219,7 @@ class TrialWorker:
                               f"Tuner(storage_path=...)); it restarts from scratch", flush=True)
             if durable:
                 try:
-                    obj = ck.read_durable(durable)
+                    obj = ck.read_durable(self.checkpoint_dir, durable)
                 except Exception as e:  # missing, truncated or corrupted: train again from scratch
                     info["ckpt_error"] = f"durable copy {durable} unreadable: {type(e).__name__}: {e}"
                     print(f"raysha: trial {job['trial_id']}: {info['ckpt_error']}; it restarts from "

@@ -12,16 +12,12 @@ from raysha.runtime.storage import Storage
 def _folder(tmp_path):
     """An experiment folder with three committed results parts and a journal that indexes them."""
     w = ResultsWriter(tmp_path, {"name": "j", "resource_attr": "epoch"})
-    index = {}
     for tid, epochs in ((0, [1, 2]), (1, [1]), (2, [1, 2, 3])):
-        import pandas as pd
-
-        rows = [{"trial_id": tid, "epoch": e, "loss": 1.0 / e} for e in epochs]
-        for r in rows:
-            w.append(r)
+        for e in epochs:
+            w.append({"trial_id": tid, "epoch": e, "loss": 1.0 / e})
         w.flush()
-        index[w.parts["results"][-1]] = jn.rows_index(pd.DataFrame(rows), "epoch")
-    state = {"format": jn.FORMAT, "scheduler": {"trials": []}, "parts": dict(w.parts), "part_rows": index,
+    assert w.part_rows["part-00002.parquet"] == {"2": [1.0, 2.0, 3.0]}
+    state = {"format": jn.FORMAT, "scheduler": {"trials": []}, "parts": dict(w.parts), "part_rows": w.part_rows,
              "n_results": 6, "checkpoints": {"2": {"resource": 3, "durable": "checkpoints/trial_000002/ckpt_3.pkl"}}}
     jn.write_state(tmp_path, state)
     return Storage(tmp_path), state
