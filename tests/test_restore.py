@@ -236,6 +236,8 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
     on_disk = {p.name for p in (folder / "results").glob("part-*.parquet")}   # may be newer than the journal
     assert kept <= on_disk
 
+    committed = pd.concat([pd.read_parquet(folder / "results" / p) for p in sorted(kept)], ignore_index=True)
+
     # the restore, in a fresh process with a fresh local Ray
     out = _run_script(tmp_path, "restore", RESTORE, folder)
     assert out["n_restarts"] == 1 and out["n_started"] == MAX_TRIALS
@@ -243,8 +245,8 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
     assert {r for r in out["reconciled"] if r.startswith("results/part-")} == \
         {f"results/{p}" for p in on_disk - kept}
     df, state = _check(folder)
-    # what the journal had committed before the crash is still there, unchanged
-    committed = pd.concat([pd.read_parquet(folder / "results" / p) for p in sorted(kept)], ignore_index=True)
+    # what the journal had committed before the crash is still there, unchanged (compacted at the end)
+    assert len(list((folder / "results").glob("part-*.parquet"))) == 1
     merged = committed.merge(df, on=["trial_id", "epoch"], suffixes=("", "_after"))
     assert len(merged) == len(committed)
     assert (merged["loss"] == merged["loss_after"]).all()
