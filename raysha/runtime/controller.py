@@ -35,6 +35,7 @@ from raysha.runtime.checkpoint_lifecycle import CheckpointLifecycle
 from raysha.runtime.failures import FailureHandler
 from raysha.runtime.jobs import JobTable, RunningJob, job_log_entry, job_message, job_span, restored_from
 from raysha.runtime.journal_writer import JournalWriter
+from raysha.runtime.redo import Redo
 from raysha.runtime.reports import ReportSequencer
 from raysha.runtime.resume import Continued, continue_from
 from raysha.runtime.settings import ControllerSettings
@@ -82,6 +83,8 @@ class Controller:
         self.resumed = continue_from(state, scheduler, self.ledger, self.ckpts, self.journal, s.checkpoint_dir) \
             if state else Continued()
         self.t0 = time.monotonic() - self.resumed.elapsed   # a continued run counts the time already spent
+        self.redo = Redo((state or {}).get("redo"))      # rows of lost parts, produced again first
+        self.redo_keys: set[int] = set()                 # the jobs doing that
 
     # -- the main loop ---------------------------------------------------------------------
     async def run(self) -> dict:
@@ -165,6 +168,10 @@ class Controller:
 
     def _dispatch(self) -> None:
         pool = self.pool
+        if self.redo.active:   # a repaired restore: the lost rows first, nothing else meanwhile
+            while pool.free and self.redo.queue:
+                self._launch_redo(pool.take())
+            return
         while pool.free and self.failures.retry_queue:   # failed jobs first, on any free trial actor
             job, attempt = self.failures.next_retry()
             self._launch(pool.take(), job, attempt)
@@ -192,6 +199,13 @@ class Controller:
         info_ref, ckpt_ref = self.pool.run(idx, job_message(rj.key, job, entry))
         asyncio.get_running_loop().create_task(self._await_job(rj, info_ref, ckpt_ref))
 
+    def _launch_redo(self, idx: int) -> None:
+        job = self.redo.next_job(self.scheduler.trial_config, getattr(self.scheduler, "max_resource_attr", None))
+        rj = self.jobs.add(idx, job, self._now())
+        self.redo_keys.add(rj.key)
+        info_ref, ckpt_ref = self.pool.run(idx, job_message(rj.key, job, None))   # from scratch
+        asyncio.get_running_loop().create_task(self._await_job(rj, info_ref, ckpt_ref))
+
     # -- reports ---------------------------------------------------------------------------
     async def report(self, key: int, seq: int, rows: list, want: bool) -> str:
         """A batch of reports from job ``key`` (the trial's session calls it): continue / pause / stop / interrupt."""
@@ -208,6 +222,8 @@ class Controller:
 
     def _process(self, rj: RunningJob, rows: list) -> str:
         """Hand a batch of reports to the scheduler and log them. Synchronous: never awaits."""
+        if rj.key in self.redo_keys:
+            return self._process_redo(rj, rows)
         sched = self.scheduler
         tid = rj.trial_id
         now = self._now()
@@ -241,6 +257,23 @@ class Controller:
                 rj.final = decision.value
         return self._answer(rj)
 
+    def _process_redo(self, rj: RunningJob, rows: list) -> str:
+        """A redo job's reports: the lost levels are logged (the scheduler decided them already)."""
+        tid, now = rj.trial_id, self._now()
+        config = self.scheduler.trial_config(tid) or {}
+        for row in rows:
+            worker_time = row.pop("worker_time", None)
+            plain_scalars(row)
+            resource = row[self.attr]
+            if self.redo.take(tid, resource):
+                self.journal.append(result_row(tid, self.attr, row, config, tuner_time=now, worker_time=worker_time,
+                                               node=self.pool.node(rj.worker), worker=rj.worker, decision="redo",
+                                               bracket=rj.job.bracket))
+                self.ledger.record_again(tid, resource, row, now)
+        if self.redo.answer(tid) == "stop":
+            rj.final = "stop"
+        return self._answer(rj)
+
     # -- job ends --------------------------------------------------------------------------
     async def _await_job(self, rj: RunningJob, info_ref, ckpt_ref) -> None:
         import ray
@@ -267,6 +300,11 @@ class Controller:
         status = info.get("status") or "failed"
         self.jobs.remove(rj)
         self._log_job(rj, info, status)
+        if rj.key in self.redo_keys:       # the scheduler never knew this job
+            self.redo_keys.discard(rj.key)
+            self.redo.ended(tid)
+            self._next_for_worker(rj, info)
+            return
         end = None   # how the trial ended, when the job ended without a decision and is not retried
         if status == "paused" and rj.final == "pause":
             self.ckpts.on_pause(tid, info.get("resource", rj.job.until), ckpt_ref, info.get("durable"), rj.worker)
@@ -345,7 +383,8 @@ class Controller:
     def _journal_state(self) -> dict:
         return {"elapsed": self._now() if not self.finished else self.elapsed, "finished": self.finished,
                 "n_restarts": self.resumed.n_restarts, "scheduler": self.scheduler.state_dict(),
-                "checkpoints": self.ckpts.index(), "finals": self.ckpts.finals, **self.ledger.state(),
+                "checkpoints": self.ckpts.index(), "finals": self.ckpts.finals, "redo": self.redo.remaining(),
+                **self.ledger.state(),
                 "running": {str(rj.trial_id): {"start": rj.job.start, "until": rj.job.until} for rj in self.jobs}}
 
     def _finish(self) -> None:

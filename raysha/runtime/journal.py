@@ -166,6 +166,7 @@ class Checked:
     state: dict
     dropped: list = field(default_factory=list)     # "results/part-00003.parquet: why"
     redo: dict = field(default_factory=dict)        # {trial_id: [levels whose rows were in dropped parts]}
+    # (also in state["redo"]: the scheduler actor produces those rows first, `raysha.runtime.redo`)
 
 
 def check(folder, state, repair: bool = False) -> Checked:
@@ -210,6 +211,9 @@ def check(folder, state, repair: bool = False) -> Checked:
         state["parts"][kind] = good
     if out.redo:
         _forget(state, out.redo)
+        for tid, levels in out.redo.items():   # kept in the journal until produced again
+            known = (state.setdefault("redo", {}).get(str(tid)) or [])
+            state["redo"][str(tid)] = sorted(set(known) | set(levels))
     return out
 
 
