@@ -103,6 +103,9 @@ class Controller:
                 await self._sleep(now)
         finally:
             self._finish()
+            while not self.journal.done:   # storage failing at the end: retry until it works or times out
+                await asyncio.sleep(self.journal.retry_in())
+                self.journal.complete()
             await self.ckpts.wait_deletes()   # durable copies of freed checkpoints are gone first
         return self.summary()
 
@@ -399,7 +402,6 @@ class Controller:
             self.scheduler, elapsed=self.elapsed, stop_reason=self.stop_reason,
             n_failed_jobs=len(self.failures.failures), failed_trials=list(self.failures.failed_trials),
             best_checkpoints=self.ckpts.best_finals()))
-        self.journal.save()
         # trials still paused keep their durable copies (for restore); object refs go with this actor
 
     # -- queries ---------------------------------------------------------------------------
@@ -428,7 +430,8 @@ class Controller:
                    checkpoints=self.ckpts.index(), n_checkpoints_freed=self.ckpts.n_freed,
                    startup_s=self.startup_s, n_restarts=self.resumed.n_restarts, reconciled=self.resumed.reconciled,
                    warnings=dict(self.ledger.warnings), failed_trials=list(self.failures.failed_trials),
-                   storage_error=self.journal.broken, best_checkpoints=self.ckpts.best_finals())
+                   storage_error=self.journal.broken, storage_failures=self.journal.n_failed_writes,
+                   best_checkpoints=self.ckpts.best_finals())
         return out
 
     def ping(self) -> bool:

@@ -61,7 +61,9 @@ class JournalWriter:
         self.broken: Optional[str] = None    # what failed and where, once storage failed for too long
         self._failing_since: Optional[float] = None
         self._failures = 0
+        self.n_failed_writes = 0             # storage operations that failed (and were retried)
         self._retry_at = 0.0
+        self._final: Optional[dict] = None   # the summary of a run whose end is not written yet
         self._cost = 0.0                     # seconds the last snapshot took
         self._last = 0.0
         self._mark = None
@@ -132,6 +134,7 @@ class JournalWriter:
             self._failing_since = now
             print(f"raysha: storage failed, retrying ({self.storage_timeout_s:.0f} s at most): {e}", flush=True)
         self._failures += 1
+        self.n_failed_writes += 1
         self._retry_at = now + min(_MAX_BACKOFF_S, self.flush_every * 2 ** min(self._failures, 8) / 4)
         if now - self._failing_since >= self.storage_timeout_s:
             self.broken = (f"storage failed for {now - self._failing_since:.0f} s (storage_timeout_s="
@@ -213,20 +216,40 @@ class JournalWriter:
         self._last = now
 
     def finish(self, summary: dict) -> None:
-        """The run ended: metadata says finished with the summary; last rows written; parts compacted.
+        """The run ended: metadata says finished with the summary; last rows and journal written; parts compacted.
 
-        Nothing is written when storage is broken or the lease lost: the last snapshot stays the truth.
+        When storage fails meanwhile, `done` is False: call `complete` again after `retry_in`
+        seconds, until it worked or storage is `broken` (then nothing more is written: the
+        last snapshot stays the truth).
         """
-        if self.writer is None or self.broken:
+        self._final = summary
+        self.complete()
+
+    @property
+    def done(self) -> bool:
+        """The end of the run is written, or never will be (no folder, storage broken, lease lost)."""
+        return self._final is None or self.broken is not None or self.writer is None
+
+    def retry_in(self) -> float:
+        return max(0.05, self._retry_at - time.monotonic())
+
+    def complete(self) -> None:
+        """Try to write the end of the run (see `finish`)."""
+        if self.done:
             return
         try:
-            self.writer.update_metadata(status="finished", summary=summary)
+            self.writer.update_metadata(status="finished", summary=self._final)
             self.writer.flush()
-            self.writer.close()
         except Exception as e:
             self._failed(e)
-            print(f"raysha: the end of the run could not be written: {e}", flush=True)
             return
+        if self.frozen:
+            self.on_saved()
+        elif not self.save():
+            return
+        self._final = None
+        self._recovered()
+        self.writer.close()
         if not self.frozen:
             self._compact()
 
