@@ -387,10 +387,11 @@ class Tuner:
 
         from raysha.runtime.lease import Lease
 
-        if self._resume_state is None and self.experiment.exists(EXPERIMENT_FILE):
-            raise TunerError(f"Tuner: the experiment folder {self.experiment.where()} exists already; choose "
-                             f"another name (or storage_path), or continue it with Tuner.restore")
-        self._check_storage()
+        if self._resume_state is None:   # (a restore's folder was read; taking its lease writes there)
+            if self.experiment.exists(EXPERIMENT_FILE):
+                raise TunerError(f"Tuner: the experiment folder {self.experiment.where()} exists already; choose "
+                                 f"another name (or storage_path), or continue it with Tuner.restore")
+            self._check_storage()
         lease = Lease(self.experiment).acquire()
         try:
             self._take_over()
