@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from raysha.runtime.failure_policy import FailurePolicy
 from raysha.stop import StopCriterion
 
 
@@ -16,11 +17,15 @@ class ControllerSettings:
     opened as one; None: results are not written); ``checkpoint_dir`` the storage whose
     ``checkpoints/`` receive durable checkpoint copies (None: object store only).
     ``resume_state`` is a journal to continue from (`Tuner.restore`); a journal found in
-    ``folder`` takes precedence (Ray restarted the actor). A failed job runs again up to
-    ``max_failures`` times per trial. ``lease`` is the driver's (generation, holder): the
-    journal is written only while it is the experiment's lease. Storage that keeps
-    failing for ``storage_timeout_s`` stops the run. ``redo``: {trial_id: [levels]} whose
-    rows a repaired restore produces again.
+    ``folder`` takes precedence (Ray restarted the actor).
+    What a failed job leads to is ``failure_policy``'s (`raysha.FailurePolicy`);
+    ``trial_timeout_s`` / ``report_timeout_s`` end overdue trials, and
+    ``max_checkpoint_bytes`` bounds a paused trial's checkpoint (see `Tuner`).
+    ``shared_refs`` may come with `Controller.run` instead (Ray keeps an actor's
+    constructor arguments for its restarts and warns about object refs among them).
+    ``lease`` is the driver's (generation, holder): the journal is written only while it
+    is the experiment's lease. Storage that keeps failing for ``storage_timeout_s`` stops
+    the run.
 
     >>> s = ControllerSettings(n_workers=2, folder="/tmp/exp")
     >>> s.stop.max_trials is None, s.journaling, s.folder.root, ControllerSettings(folder="s3://b/exp").journaling
@@ -38,19 +43,20 @@ class ControllerSettings:
     report_flush_interval: float = 0.25  # a trial batches its reports this long between decisions
     stop_grace_s: float = 3.0            # running trials get this long to end after a stop
     keep_live: bool = True               # a trial resumed on the same actor keeps its state in memory
-    max_failures: int = 0
+    failure_policy: FailurePolicy = field(default_factory=FailurePolicy)
+    trial_timeout_s: Optional[float] = None    # a trial's running time, summed over its jobs
+    report_timeout_s: Optional[float] = None   # a running job's time without a report
+    max_checkpoint_bytes: Optional[int] = None
     resume_state: Optional[dict] = None
     lease: Optional[tuple] = None        # (generation, holder) of the driver's lease
     storage_timeout_s: float = 60.0
     keep_checkpoints: int = 1            # the best trials whose final checkpoint is kept at the end
-    redo: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from raysha.runtime.storage import Storage
 
         if self.stop is None:
             self.stop = StopCriterion()
-        self.max_failures = int(self.max_failures)
         if self.folder is not None and not isinstance(self.folder, Storage):
             self.folder = Storage(self.folder)
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, Storage):

@@ -25,6 +25,7 @@ import math
 import os
 import uuid
 import warnings
+import weakref
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -33,6 +34,7 @@ from raysha.runtime import checkpoints as ck
 from raysha.runtime import journal as jn
 from raysha.runtime.lease import LeaseLost
 from raysha.runtime.storage import Storage, StorageError, redact
+from raysha.runtime.failure_policy import ExperimentFailedError, FailurePolicy, TrialFailedError
 from raysha.runtime.worker import is_class_trainable
 from raysha.schedulers.base import Scheduler
 from raysha.stop import StopCriterion
@@ -94,7 +96,25 @@ class Tuner:
             actor, from the trial's last checkpoint (object store, else its durable copy, else
             from scratch); levels already reported are not reported again. A trial that fails
             more often is marked FAILED, its tracebacks go to ``<experiment>/errors/trial_<id>.txt``,
-            and the experiment goes on. Default 0: the first failure fails the trial.
+            and the experiment goes on (unless the failure policy ends it). Default 0: the first
+            failure fails the trial. Shorthand for ``failure_policy=FailurePolicy(max_failures=n)``.
+        failure_policy: a `raysha.FailurePolicy`: ``max_failures`` (as above), ``fail_fast`` (end the
+            experiment at the first FAILED trial) and ``max_consecutive_failures`` (default 5: that
+            many FAILED trials in a row, with no report recorded in between, end it). When the policy
+            ends the experiment, `fit()` raises `raysha.TrialFailedError` carrying the first traceback.
+            A trial actor that dies is always replaced: its death is a failed job of its trial, so
+            the policy bounds the replacements (there is no other cap).
+        trial_timeout_s: most seconds a trial may run, summed over its jobs; a trial past it is ended
+            (its trial actor killed and replaced) and FAILED, never retried. Default None: no limit.
+        report_timeout_s: most seconds a running trial may go without a report (from its job's start,
+            then between reports); a trial past it is ended (its trial actor killed and replaced) and
+            counted as a failed job under the failure policy (retried up to ``max_failures``).
+            Default None: no limit.
+        max_checkpoint_bytes: largest checkpoint (pickled) a paused trial may store; a larger or
+            unpicklable one fails the trial at the report that paused it. Default None: no limit.
+
+    A scheduler instance belongs to one experiment: giving one to a second `Tuner` (or one that has
+    run, e.g. in `raysha.simulate`) is refused; build a new scheduler for each experiment.
     """
 
     def __init__(
@@ -115,6 +135,10 @@ class Tuner:
         keep_checkpoints: int = 1,
         storage_timeout_s: float = 60.0,
         files: Optional[Mapping[str, Any]] = None,
+        failure_policy: Optional[FailurePolicy] = None,
+        trial_timeout_s: Optional[float] = None,
+        report_timeout_s: Optional[float] = None,
+        max_checkpoint_bytes: Optional[int] = None,
         _resume_state: Optional[dict] = None,
     ):
         if not callable(trainable):
@@ -150,13 +174,24 @@ class Tuner:
                          ("storage_timeout_s", storage_timeout_s)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
                 raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-            raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}")
+        self.failure_policy = _failure_policy(max_failures, failure_policy)
+        self.max_failures = self.failure_policy.max_failures
+        for fname, v in (("trial_timeout_s", trial_timeout_s), ("report_timeout_s", report_timeout_s)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                                  or not math.isfinite(v)):
+                raise TunerError(f"Tuner: {fname} must be a positive number of seconds or None, got {v!r}")
+        if max_checkpoint_bytes is not None and (isinstance(max_checkpoint_bytes, bool) or not isinstance(
+                max_checkpoint_bytes, int) or max_checkpoint_bytes < 1):
+            raise TunerError(f"Tuner: max_checkpoint_bytes must be a positive integer or None, "
+                             f"got {max_checkpoint_bytes!r}")
+        self.trial_timeout_s, self.report_timeout_s = trial_timeout_s, report_timeout_s
+        self.max_checkpoint_bytes = max_checkpoint_bytes
+        if _resume_state is None:
+            _claim(scheduler)
         if isinstance(keep_checkpoints, bool) or not isinstance(keep_checkpoints, int) or keep_checkpoints < 0:
             raise TunerError(f"Tuner: keep_checkpoints must be an integer >= 0, got {keep_checkpoints!r}")
         if files is not None and not (isinstance(files, Mapping) and all(isinstance(k, str) for k in files)):
             raise TunerError("Tuner: files must be a dict {relative path (str): bytes or JSON-able object}")
-        self.max_failures = max_failures
         self.keep_checkpoints = keep_checkpoints
         self.storage_timeout_s = float(storage_timeout_s)
         self.files = dict(files or {})
@@ -176,8 +211,10 @@ class Tuner:
             "n_workers": n_workers, "resources_per_trial": resources_per_trial, "stop": stop,
             "storage_path": storage_path, "name": self.name,
             "verbose": verbose, "flush_every": flush_every, "stop_grace_s": stop_grace_s,
-            "keep_live_trainables": keep_live_trainables, "max_failures": max_failures,
-            "keep_checkpoints": keep_checkpoints, "storage_timeout_s": storage_timeout_s}
+            "keep_live_trainables": keep_live_trainables, "failure_policy": self.failure_policy,
+            "trial_timeout_s": trial_timeout_s, "report_timeout_s": report_timeout_s,
+            "max_checkpoint_bytes": max_checkpoint_bytes, "keep_checkpoints": keep_checkpoints,
+            "storage_timeout_s": storage_timeout_s}
         try:
             self.root = Storage(self.storage_path if self.storage_path is not None else _default_root())
         except ValueError as e:
@@ -186,7 +223,6 @@ class Tuner:
         self.folder = self.experiment.root
         self.checkpoint_dir = self.experiment.uri(ck.FOLDER) if self.storage_path is not None else None
         self._repair = False
-        self._redo: dict = {}
         self.summary: Optional[dict] = None
         self.worker_info: list = []
         self.worker_options: Optional[dict] = None
@@ -371,7 +407,7 @@ class Tuner:
         tuner.experiment, tuner.folder = store, store.root       # where it is now
         tuner.storage_path = None if storage is None else store.root
         tuner.checkpoint_dir = None if storage is None else store.uri(ck.FOLDER)
-        tuner._repair, tuner._redo = repair, checked.redo
+        tuner._repair = repair
         return tuner
 
     # -- run ----------------------------------------------------------------------------
@@ -426,7 +462,7 @@ class Tuner:
                       f"{self.experiment.where()}: {'; '.join(checked.dropped)}; their rows are produced again",
                       flush=True)
                 jn.write_state(self.experiment, checked.state)    # the journal no longer names them
-            self._resume_state, self._redo = checked.state, checked.redo
+            self._resume_state = checked.state   # (with the rows to produce again: redo)
         for rel, data in self.files.items():
             self.experiment.write(rel, data if isinstance(data, bytes) else
                                   (json.dumps(data, indent=2, default=str) + "\n").encode())
@@ -441,7 +477,7 @@ class Tuner:
         self._fresh_scheduler = cloudpickle.loads(cloudpickle.dumps(self.scheduler))
         opts, n = self._worker_options()
         self.worker_options = opts
-        ctrl, run_ref = self._start_controller(opts, n, lease)
+        ctrl, run_ref, shared_refs = self._start_controller(opts, n, lease)
         if self._resume_state is None:
             self._save_tuner_pickle()
         summary = None
@@ -465,7 +501,7 @@ class Tuner:
                                 raise
                             print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
                                   f"the experiment's journal (restart {ctrl_restarts})", flush=True)
-                            run_ref = ctrl.run.remote()
+                            run_ref = ctrl.run.remote(self.trainable, shared_refs)
                             continue
                         break
                     if self.verbose:
@@ -508,14 +544,18 @@ class Tuner:
         ctrl_cls = ray.remote(Controller).options(
             num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-        ctrl = ctrl_cls.remote(self.scheduler, self.trainable, ControllerSettings(
+        # the trainable and the shared objects' refs go with run(), not the constructor: Ray keeps
+        # constructor arguments for the actor's restarts and warns (red) about refs among them
+        ctrl = ctrl_cls.remote(self.scheduler, None, ControllerSettings(
             n_workers=n, worker_options=opts, stop=self.stop, folder=self.experiment, metadata=meta,
-            checkpoint_dir=ckpt_store, shared_refs=shared_refs, flush_every=self.flush_every,
+            checkpoint_dir=ckpt_store, flush_every=self.flush_every,
             stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            resume_state=self._resume_state, max_failures=self.max_failures, lease=(lease.generation, lease.holder),
-            storage_timeout_s=self.storage_timeout_s, keep_checkpoints=self.keep_checkpoints, redo=self._redo))
+            resume_state=self._resume_state, failure_policy=self.failure_policy,
+            trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
+            max_checkpoint_bytes=self.max_checkpoint_bytes, lease=(lease.generation, lease.holder),
+            storage_timeout_s=self.storage_timeout_s, keep_checkpoints=self.keep_checkpoints))
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
-        return ctrl, ctrl.run.remote()
+        return ctrl, ctrl.run.remote(self.trainable, shared_refs), shared_refs
 
     def _after(self, summary: Optional[dict], lease) -> None:
         """Keep the summary; raise when the storage failed or the lease was lost."""
@@ -535,6 +575,10 @@ class Tuner:
                   f"safe; once the storage works again, continue it with Tuner.restore("
                   f"{self.experiment.where()!r}) (raysha run --resume)", flush=True)
             raise (LeaseLost if lease.lost and not (summary or {}).get("storage_error") else StorageError)(error)
+        failure = experiment_failure(summary, self.experiment.where())
+        if failure is not None:
+            raise failure
+
 
 def _saved_tuner(store: Storage) -> tuple[dict, Optional[Exception]]:
     """What `Tuner._save_tuner_pickle` saved in the experiment at `store` (and why tuner.pkl failed, if so)."""
@@ -567,6 +611,82 @@ def _checked_journal(store: Storage, repair: bool):
     return jn.check(store, state, repair=repair)
 
 
+def _failure_policy(max_failures, policy) -> FailurePolicy:
+    """The run's `FailurePolicy`: ``failure_policy``, or one built from the ``max_failures`` shorthand."""
+    if policy is not None and not isinstance(policy, FailurePolicy):
+        raise TunerError(f"Tuner: failure_policy must be a raysha.FailurePolicy, got {policy!r}")
+    if policy is not None and max_failures:
+        raise TunerError("Tuner: give max_failures inside failure_policy=FailurePolicy(max_failures=...), "
+                         "not both")
+    if policy is not None:
+        return policy
+    try:
+        return FailurePolicy(max_failures=max_failures)
+    except ValueError:
+        raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}") from None
+
+
+#: schedulers given to a Tuner in this process (a scheduler instance belongs to one experiment)
+_CLAIMED: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _claim(scheduler) -> None:
+    """Refuse a scheduler that a Tuner took already or that has run (its trials would carry over)."""
+    trials = getattr(scheduler, "trials", None)
+    try:
+        taken = scheduler in _CLAIMED
+    except TypeError:         # not hashable / not weakly referable: only the trials tell
+        taken = False
+    if taken or trials:
+        ran = f" (it holds {len(trials)} trials)" if trials else ""
+        raise TunerError(f"Tuner: this {type(scheduler).__name__} belongs to another experiment already{ran}; "
+                         f"a scheduler instance keeps its trials and rungs, so build a new one for each Tuner "
+                         f"(continue an experiment with Tuner.restore)")
+    try:
+        _CLAIMED.add(scheduler)
+    except TypeError:
+        pass
+
+
+#: stop reasons of a stop the user asked for: the experiment is returned even without a result
+_USER_STOPS = ("KeyboardInterrupt", "requested")
+
+
+def experiment_failure(summary: Optional[dict], folder: str) -> Optional[ExperimentFailedError]:
+    """The error `fit()` raises for a run's summary: the failure policy ended it, no actor started, no result.
+
+    >>> experiment_failure({"stop_reason": "max_trials", "n_results": 12}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "KeyboardInterrupt", "n_results": 0}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "no trial actor could start", "n_results": 0}, "/r/x")
+    ExperimentFailedError("no trial actor could start (see the lines 'trial actor N did not start' above); experiment folder /r/x")
+    >>> experiment_failure({"stop_reason": "max_wallclock_time", "n_results": 0}, "/r/x")
+    ExperimentFailedError('the experiment produced no result: no trial reported (stop reason: max_wallclock_time)')
+    >>> e = experiment_failure({"stop_reason": "2 trials in a row failed", "failure_stop_reason": "2 trials in a row "
+    ...                         "failed", "first_failure": {"trial_id": 0, "error": "KeyError: 'lr'"}}, "/r/x")
+    >>> type(e).__name__, e.trial_id, e.traceback
+    ('TrialFailedError', 0, "KeyError: 'lr'")
+    """
+    if summary is None:
+        return None
+    if summary.get("failure_stop_reason"):
+        first = summary.get("first_failure") or {}
+        return TrialFailedError(summary["failure_stop_reason"], first.get("trial_id"), first.get("error"), folder)
+    reason = summary.get("stop_reason")
+    if reason in _USER_STOPS:
+        return None
+    if reason == "no trial actor could start":
+        return ExperimentFailedError(f"no trial actor could start (see the lines 'trial actor N did not start' "
+                                     f"above); experiment folder {folder}", folder)
+    if not summary.get("n_results"):
+        failed = summary.get("failed_trials") or []
+        why = f"{len(failed)} trial(s) failed, see {os.path.join(folder, 'errors')}" if failed else \
+            f"stop reason: {reason}"
+        return ExperimentFailedError(f"the experiment produced no result: no trial reported ({why})", folder)
+    return None
+
+
 def _check_picklable(trainable) -> None:
     """Ray ships the trainable to the trial actors: refuse one that cannot be pickled now, not on the cluster."""
     from ray import cloudpickle
@@ -596,5 +716,5 @@ def _check_fits_a_node(opts: dict, nodes: list) -> None:
                              f"cluster has more than {most:g}")
 
 
-__all__ = ["Tuner", "TunerError"]
+__all__ = ["Tuner", "TunerError", "experiment_failure"]
 

@@ -32,7 +32,8 @@ def is_class_trainable(trainable) -> bool:
 class TrialWorker:
     def __init__(self, index: int, controller, trainable, resource_attr: str,
                  shared_refs: Optional[dict] = None, checkpoint_dir=None,
-                 flush_interval: float = 0.25, keep_live: bool = True, keep_final: bool = False):
+                 flush_interval: float = 0.25, keep_live: bool = True,
+                 max_checkpoint_bytes: Optional[int] = None, keep_final: bool = False):
         self.index = index
         self.controller = controller
         self.trainable = trainable
@@ -44,6 +45,7 @@ class TrialWorker:
         self.keep_final = keep_final           # also write the final checkpoint of a finished trial
         self.flush_interval = flush_interval
         self.keep_live = keep_live
+        self.max_checkpoint_bytes = max_checkpoint_bytes   # a larger checkpoint fails its trial at the pause
         # the last paused trial: (trial_id, resource, live trainable or checkpoint object)
         self._live: Optional[tuple] = None
 
@@ -88,7 +90,7 @@ class TrialWorker:
         elif job["kind"] == "resume" and not self.is_class:
             loader = (lambda obj=live: obj)
         session = ss.Session(self.controller, job, self.resource_attr, self.shared, loader,
-                             flush_interval=self.flush_interval)
+                             flush_interval=self.flush_interval, max_checkpoint_bytes=self.max_checkpoint_bytes)
         checkpoint = None
         trainable_obj = None
         ss._set_session(session)
@@ -114,31 +116,23 @@ class TrialWorker:
                 self._loop(trainable_obj, session, level)
                 info["status"] = "completed"
             else:
-                self.trainable(dict(job["config"]))
+                session.finish(self.trainable(dict(job["config"])))
                 info["status"] = "completed"
         except ss._TrialExit as e:
             info["status"] = e.status
         except Exception as e:  # the trainable failed: the trial fails, the worker lives on
             info["status"] = "failed"
             info["error"] = _format(e)
-        if info["status"] == "paused" or (self.keep_final and info["status"] in ("completed", "stopped")):
-            try:
-                if self.is_class:
-                    checkpoint = trainable_obj.state_dict()   # (the session is still open here)
-                    live_obj = trainable_obj
-                else:
-                    checkpoint = session.last_checkpoint
-                    live_obj = checkpoint
-            except Exception as e:
-                info["status"] = "failed"
-                info["error"] = _format(e)
         ss._set_session(None)
-        if info["status"] in ("completed", "stopped") and checkpoint is not None:
-            self._write_durable(info, tid, session.last_resource, checkpoint, "final_durable")
-            checkpoint = None                  # a finished trial returns none (nothing resumes it)
+        if self.keep_final and info["status"] in ("completed", "stopped"):   # (keep_checkpoints)
+            self._write_durable(info, tid, session.last_resource, session.last_checkpoint, "final_durable",
+                                session.last_checkpoint_data)
         if info["status"] == "paused":
+            # the checkpoint of the report that paused it, pickled and checked there (Session.report)
+            checkpoint = session.last_checkpoint
+            live_obj = trainable_obj if self.is_class else checkpoint
             resource = session.last_resource
-            self._write_durable(info, tid, resource, checkpoint, "durable")
+            self._write_durable(info, tid, resource, checkpoint, "durable", session.last_checkpoint_data)
             if self.keep_live:
                 self._live = (tid, resource, live_obj)
             elif self.is_class:
@@ -153,13 +147,13 @@ class TrialWorker:
         info["run_s"] = time.monotonic() - t_start
         return info, checkpoint
 
-    def _write_durable(self, info: dict, tid: int, resource, checkpoint, key: str) -> None:
+    def _write_durable(self, info: dict, tid: int, resource, checkpoint, key: str, data=None) -> None:
         """The durable copy of `checkpoint` (its path, relative to the experiment, goes to info[key])."""
         if self.checkpoint_dir is None or checkpoint is None or resource is None:
             return
         path = ck.durable_path(tid, resource)
         try:
-            ck.write_durable(self.checkpoint_dir, path, checkpoint)
+            ck.write_durable(self.checkpoint_dir, path, checkpoint, data)
             info[key] = path
         except Exception as e:  # the object ref still works; report the problem
             info["durable_error"] = repr(e)
@@ -177,7 +171,8 @@ class TrialWorker:
                 continue   # replaying levels lost with a checkpoint: the results have them already
             metrics = dict(metrics) if metrics else {}
             metrics.setdefault(attr, epoch)
-            session.report(metrics)
+            # the job's last epoch: a pause keeps the state, taken (and checked) with this report
+            session.report(metrics, t.state_dict() if epoch >= until else None)
 
     def _take_live(self, tid: int, job: dict):
         """The live trainable / checkpoint if this worker paused the trial at the job's start level."""
