@@ -3,7 +3,8 @@
 Promotion ASHA on a cheap deterministic function (as tests/test_restore.py), 2 workers on a
 fresh local Ray. Every report a trial makes is also appended to the file named by
 ``REPORT_LOG`` (one ``trial_id epoch`` line): what the trials reported, to compare with
-what the store kept. ``STORAGE_TIMEOUT_S`` and ``EPOCH_S`` tune the run. Prints
+what the store kept. ``STORAGE_TIMEOUT_S`` and ``EPOCH_S`` tune the run; with ``START_AT`` (a time.time())
+the driver calls ``fit()`` at that moment, once its Ray is up (drivers racing). Prints
 ``SUMMARY {json}`` at the end; a StorageError or a refused run exits 3 with its message.
 """
 
@@ -55,6 +56,7 @@ def main(mode, storage, name, max_trials=24):
             tuner = Tuner.restore(uri, repair=mode == "repair", stop=stop, verbose=0, storage_timeout_s=timeout)
         print("STARTING", flush=True)
         ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
+        time.sleep(max(0.0, float(os.environ.get("START_AT", "0")) - time.time()))   # racing drivers
         exp = tuner.fit()
     except (StorageError, ExperimentLocked, TunerError) as e:
         print(f"REFUSED {type(e).__name__}: {e}", flush=True)

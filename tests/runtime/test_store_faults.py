@@ -181,7 +181,9 @@ def test_two_drivers_at_once_exactly_one_runs(tmp_path, mode):
     if mode == "restore":
         code, out = _finish(_start(tmp_path, "run", tmp_path, "twice", 6))
         assert code == 0, out[-3000:]
-    procs = [_start(tmp_path, mode, tmp_path, "twice", MAX_TRIALS) for _ in range(2)]
+    start_at = time.time() + 20      # both fit() at this moment, each with its Ray up
+    procs = [_start(tmp_path, mode, tmp_path, "twice", MAX_TRIALS, env=_env(tmp_path, START_AT=start_at))
+             for _ in range(2)]
     results = [_finish(p) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 3], [out[-2000:] for _, out in results]
