@@ -29,9 +29,10 @@ full trials per worker) and the same rungs (grace period 1, eta 3), over
   loop of ``--workers`` simulated workers (a trial reports every epoch, the
   pruner decides at each report);
 * Syne Tune 0.13 (its simulator: ``UserBlackboxBackend`` + ``SimulatorCallback``):
-  ``BOHB``, ``MOBSTER`` and ``HyperTune`` (stopping type). Syne Tune 0.14+
-  dropped MOBSTER and Hyper-Tune, so this runs from its own venv
-  (``--install-peers`` creates ``~/.cache/raysha-bench/synetune-0.13``);
+  ``BOHB`` and ``MOBSTER`` (stopping type; ``HyperTune`` with ``--methods``),
+  MOBSTER's GP made cheaper than Syne Tune's defaults (`SYNETUNE_SEARCH_OPTIONS`).
+  Syne Tune 0.14+ dropped MOBSTER and Hyper-Tune, so this runs from its own
+  venv (``--install-peers`` creates ``~/.cache/raysha-bench/synetune-0.13``);
 * DEHB (pip ``dehb`` 0.1, in the Syne Tune 0.16 venv of `benchmarks.peers`)
   through its ask-and-tell API in the same simulated-worker loop; a DEHB job
   trains from scratch to its fidelity (DEHB does not continue trials).
@@ -81,6 +82,14 @@ RAYSHA = tuple(f"{k}+{s}" for k in ("asha", "hyperband") for s in ("random", "kd
 PEERS = {"optuna-tpe-hyperband": "optuna", "synetune-bohb": "synetune", "synetune-mobster": "synetune",
          "synetune-hypertune": "synetune", "dehb": "dehb"}
 METHODS = RAYSHA + tuple(PEERS)
+#: the default run leaves Hyper-Tune out (``--methods`` adds it): one GP peer costs ~7 CPU s a seed here
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "synetune-hypertune")
+#: MOBSTER / Hyper-Tune with a cheaper GP than Syne Tune's defaults, which keeps 20 seeds affordable
+#: on 2 cores (35 -> 7 CPU s a run): hyperparameters refit every 10th decision after the first 20
+#: points (default: every decision after 150), no local optimisation of the acquisition, 50 initial
+#: candidates (default 250), at most 200 data points in the model (default 500)
+SYNETUNE_SEARCH_OPTIONS = {"debug_log": False, "opt_skip_init_length": 20, "opt_skip_period": 10, "num_init_candidates": 50,
+                           "max_size_data_for_model": 200, "skip_local_optimization": True}
 NOISE = {"mf-hartmann6": 0.05, "mf-branin": 0.5}
 GRACE, ETA = 1, 3
 GRID_POINTS = 100
@@ -294,7 +303,7 @@ def run_synetune(problem: Problem, method: str, seed: int, workers: int, budget:
     kw = {} if method == "synetune-hypertune" else {"type": "stopping"}
     sched = cls(dict(space, max_epochs=problem.max_t), metric=problem.metric, mode="min", resource_attr="epoch",
                 max_resource_attr="max_epochs", grace_period=GRACE, reduction_factor=ETA, random_seed=seed,
-                search_options={"debug_log": False}, **kw)
+                search_options=dict(SYNETUNE_SEARCH_OPTIONS), **kw)
     backend = UserBlackboxBackend(blackbox=bb, elapsed_time_attr="elapsed", max_resource_attr="max_epochs")
     tuner = Tuner(trial_backend=backend, scheduler=sched, stop_criterion=StoppingCriterion(max_wallclock_time=budget),
                   n_workers=workers, sleep_time=0, callbacks=[SimulatorCallback()], results_update_interval=1e9,
@@ -520,7 +529,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--budget-trials", type=float, default=None,
                     help="budget in median full-trial times per worker (default 6; --quick 2)")
     ap.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
-    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
     ap.add_argument("--quick", action="store_true", help="2 seeds, budget 2, raysha and Optuna only (smoke test)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--figure", default=str(FIGURE))
