@@ -33,9 +33,9 @@ full trials per worker) and the same rungs (grace period 1, eta 3), over
   MOBSTER's GP made cheaper than Syne Tune's defaults (`SYNETUNE_SEARCH_OPTIONS`).
   Syne Tune 0.14+ dropped MOBSTER and Hyper-Tune, so this runs from its own
   venv (``--install-peers`` creates ``~/.cache/raysha-bench/synetune-0.13``);
-* DEHB (pip ``dehb`` 0.1, in the Syne Tune 0.16 venv of `benchmarks.peers`)
-  through its ask-and-tell API in the same simulated-worker loop; a DEHB job
-  trains from scratch to its fidelity (DEHB does not continue trials).
+* DEHB (pip ``dehb`` 0.1, its own venv ``~/.cache/raysha-bench/dehb``) through
+  its ask-and-tell API in the same simulated-worker loop; a DEHB job trains from
+  scratch to its fidelity (DEHB does not continue trials).
 
 A peer whose Python is missing is skipped and named in the JSON; nothing is
 faked. Reported per problem and method: final regret (median and IQR over
@@ -73,10 +73,10 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "search_quality.json"
 FIGURE = HERE / "figures" / "search_quality.png"
 CACHE = Path.home() / ".cache" / "raysha-bench"
-VENVS = {"synetune": CACHE / "synetune-0.13", "dehb": CACHE / "synetune"}
+VENVS = {"synetune": CACHE / "synetune-0.13", "dehb": CACHE / "dehb"}
 PIP = {"synetune": ["syne-tune==0.13.0", "numpy<1.24", "scipy", "autograd", "statsmodels", "scikit-learn",
                     "pyarrow<16"],
-       "dehb": ["syne-tune", "dehb"]}
+       "dehb": ["dehb", "pandas", "pyarrow>=16.1,<18"]}   # numpy 1.26 (dehb's pin) needs pyarrow < 18
 PROBLEMS = ("lenet", "mf-hartmann6", "mf-branin")
 RAYSHA = tuple(f"{k}+{s}" for k in ("asha", "hyperband") for s in ("random", "kde", "optuna-tpe"))
 PEERS = {"optuna-tpe-hyperband": "optuna", "synetune-bohb": "synetune", "synetune-mobster": "synetune",
