@@ -88,8 +88,9 @@ DEFAULT_METHODS = tuple(m for m in METHODS if m != "synetune-hypertune")
 #: on 2 cores (35 -> 7 CPU s a run): hyperparameters refit every 10th decision after the first 20
 #: points (default: every decision after 150), no local optimisation of the acquisition, 50 initial
 #: candidates (default 250), at most 200 data points in the model (default 500)
-SYNETUNE_SEARCH_OPTIONS = {"debug_log": False, "opt_skip_init_length": 20, "opt_skip_period": 10, "num_init_candidates": 50,
-                           "max_size_data_for_model": 200, "skip_local_optimization": True}
+SYNETUNE_SEARCH_OPTIONS = {"debug_log": False, "opt_skip_init_length": 20, "opt_skip_period": 10,
+                           "num_init_candidates": 50, "max_size_data_for_model": 200,
+                           "skip_local_optimization": True}
 NOISE = {"mf-hartmann6": 0.05, "mf-branin": 0.5}
 GRACE, ETA = 1, 3
 GRID_POINTS = 100
@@ -157,12 +158,15 @@ def run_raysha(problem: Problem, method: str, seed: int, workers: int, budget: f
     sched = registry.make(kind, dict(problem.space), problem.metric, "min", max_resource_attr="max_epochs",
                           grace_period=GRACE, reduction_factor=ETA, seed=seed, searcher=searcher)
     exp = simulate(sched, problem.objective, workers, StopCriterion(max_wallclock_time=budget))
-    df = exp.results
-    full = df[df["epoch"] == problem.max_t]
+    return _from_rows(exp.results, "tuner_time", problem, budget)
+
+
+def _from_rows(df, time_col: str, problem: Problem, budget: float) -> dict:
+    """A runner's result from a results table (one row per report, ``config_<name>`` columns)."""
     names = [n for n, *_ in problem.spec()]
+    full = df[(df["epoch"] == problem.max_t) & (df[time_col] <= budget)]
     configs = full[[f"config_{n}" for n in names]].to_dict("records")
-    return {"full": [[float(t), {n: c[f"config_{n}"] for n in names}]
-                     for t, c in zip(full["tuner_time"], configs)],
+    return {"full": [[float(t), {n: c[f"config_{n}"] for n in names}] for t, c in zip(full[time_col], configs)],
             "trials": int(df["trial_id"].nunique()), "reports": int(len(df))}
 
 
@@ -309,11 +313,7 @@ def run_synetune(problem: Problem, method: str, seed: int, workers: int, budget:
                   n_workers=workers, sleep_time=0, callbacks=[SimulatorCallback()], results_update_interval=1e9,
                   print_update_interval=1e9, save_tuner=False, tuner_name=f"sq-{method}-{seed}")
     tuner.run()
-    df = load_experiment(tuner.name).results
-    full = df[(df["epoch"] == problem.max_t) & (df["st_tuner_time"] <= budget)]
-    configs = full[[f"config_{n}" for n, *_ in spec]].to_dict("records")
-    return {"full": [[float(t), {n: c[f"config_{n}"] for n, *_ in spec}] for t, c in zip(full["st_tuner_time"], configs)],
-            "trials": int(df["trial_id"].nunique()), "reports": int(len(df))}
+    return _from_rows(load_experiment(tuner.name).results, "st_tuner_time", problem, budget)
 
 
 def run_method(problem: Problem, method: str, seed: int, workers: int, budget: float) -> dict:
