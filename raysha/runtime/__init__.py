@@ -6,7 +6,17 @@ Modules (one idea each):
 * `trainable`   -- class API: ``Trainable`` (setup / train_epoch / state_dict / load_state_dict)
 * `worker`      -- ``TrialWorker``, the trial actor that runs one job at a time
 * `checkpoints` -- object refs owned by the scheduler actor + durable copies via pyarrow.fs
-* `controller`  -- ``Controller``, the asyncio scheduler actor (the only writer of results)
+* `controller`  -- ``Controller``, the asyncio scheduler actor (the only writer of results): a
+  dispatch loop over the parts below
+* `settings`    -- ``ControllerSettings``: how the scheduler actor runs an experiment
+* `actors`      -- ``WorkerPool``: making, naming, replacing and killing the trial actors
+* `jobs`        -- ``JobTable``: which job runs where; the message that launches a job
+* `reports`     -- ``ReportSequencer``: a job's report batches processed in the order sent
+* `checkpoint_lifecycle` -- ``CheckpointLifecycle``: paused trials' checkpoints, deferred deletes
+* `failure_policy` -- ``FailurePolicy``: retries, fail_fast, the streak of failed trials (pure)
+* `failures`    -- ``FailureHandler``: retries from the last checkpoint, FAILED trials, replacements
+* `journal_writer` -- ``JournalWriter``: results parts and the state snapshot, one step
+* `journal`     -- the journal's format: read, write, reconcile
 * `progress`    -- the live rich table on the driver
 * `tuner`       -- ``Tuner(...).fit()``
 
@@ -18,6 +28,9 @@ from importlib import import_module
 _LAZY = {
     "Tuner": "raysha.runtime.tuner",
     "TunerError": "raysha.runtime.tuner",
+    "FailurePolicy": "raysha.runtime.failure_policy",
+    "TrialFailedError": "raysha.runtime.failure_policy",
+    "ExperimentFailedError": "raysha.runtime.failure_policy",
     "Trainable": "raysha.runtime.trainable",
     "report": "raysha.runtime.session",
     "get_checkpoint": "raysha.runtime.session",

@@ -24,10 +24,13 @@ import math
 import os
 import uuid
 import warnings
+import weakref
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional, Union
 
+from raysha.runtime.failure_policy import ExperimentFailedError, FailurePolicy, TrialFailedError
 from raysha.runtime.worker import is_class_trainable
+from raysha.schedulers.base import Scheduler
 from raysha.stop import StopCriterion
 
 _RESOURCE_KEYS = {"cpu": "num_cpus", "num_cpus": "num_cpus", "gpu": "num_gpus", "num_gpus": "num_gpus",
@@ -80,7 +83,25 @@ class Tuner:
             actor, from the trial's last checkpoint (object store, else its durable copy, else
             from scratch); levels already reported are not reported again. A trial that fails
             more often is marked FAILED, its tracebacks go to ``<experiment>/errors/trial_<id>.txt``,
-            and the experiment goes on. Default 0: the first failure fails the trial.
+            and the experiment goes on (unless the failure policy ends it). Default 0: the first
+            failure fails the trial. Shorthand for ``failure_policy=FailurePolicy(max_failures=n)``.
+        failure_policy: a `raysha.FailurePolicy`: ``max_failures`` (as above), ``fail_fast`` (end the
+            experiment at the first FAILED trial) and ``max_consecutive_failures`` (default 5: that
+            many FAILED trials in a row, with no report recorded in between, end it). When the policy
+            ends the experiment, `fit()` raises `raysha.TrialFailedError` carrying the first traceback.
+            A trial actor that dies is always replaced: its death is a failed job of its trial, so
+            the policy bounds the replacements (there is no other cap).
+        trial_timeout_s: most seconds a trial may run, summed over its jobs; a trial past it is ended
+            (its trial actor killed and replaced) and FAILED, never retried. Default None: no limit.
+        report_timeout_s: most seconds a running trial may go without a report (from its job's start,
+            then between reports); a trial past it is ended (its trial actor killed and replaced) and
+            counted as a failed job under the failure policy (retried up to ``max_failures``).
+            Default None: no limit.
+        max_checkpoint_bytes: largest checkpoint (pickled) a paused trial may store; a larger or
+            unpicklable one fails the trial at the report that paused it. Default None: no limit.
+
+    A scheduler instance belongs to one experiment: giving one to a second `Tuner` (or one that has
+    run, e.g. in `raysha.simulate`) is refused; build a new scheduler for each experiment.
     """
 
     def __init__(
@@ -98,7 +119,10 @@ class Tuner:
         stop_grace_s: float = 3.0,
         keep_live_trainables: bool = True,
         max_failures: int = 0,
-        _debug_lose_checkpoints: bool = False,
+        failure_policy: Optional[FailurePolicy] = None,
+        trial_timeout_s: Optional[float] = None,
+        report_timeout_s: Optional[float] = None,
+        max_checkpoint_bytes: Optional[int] = None,
         _resume_state: Optional[dict] = None,
     ):
         if not callable(trainable):
@@ -108,9 +132,9 @@ class Tuner:
             raise TunerError(f"Tuner: trainable class {trainable.__name__} must subclass "
                              f"raysha.runtime.trainable.Trainable")
         _check_picklable(trainable)
-        for meth in ("next_job", "on_report", "on_trial_end", "state_dict"):
-            if not callable(getattr(scheduler, meth, None)):
-                raise TunerError(f"Tuner: scheduler must be a raysha scheduler (no {meth}()), got {scheduler!r}")
+        if not isinstance(scheduler, Scheduler):
+            raise TunerError(f"Tuner: scheduler must be a raysha scheduler (a raysha.schedulers.base.Scheduler), "
+                             f"got {scheduler!r}")
         if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
                                       or n_workers < 1):
             raise TunerError(f"Tuner: n_workers must be an integer >= 1, got {n_workers!r}")
@@ -133,9 +157,20 @@ class Tuner:
         for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
                 raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-            raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}")
-        self.max_failures = max_failures
+        self.failure_policy = _failure_policy(max_failures, failure_policy)
+        self.max_failures = self.failure_policy.max_failures
+        for fname, v in (("trial_timeout_s", trial_timeout_s), ("report_timeout_s", report_timeout_s)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                                  or not math.isfinite(v)):
+                raise TunerError(f"Tuner: {fname} must be a positive number of seconds or None, got {v!r}")
+        if max_checkpoint_bytes is not None and (isinstance(max_checkpoint_bytes, bool) or not isinstance(
+                max_checkpoint_bytes, int) or max_checkpoint_bytes < 1):
+            raise TunerError(f"Tuner: max_checkpoint_bytes must be a positive integer or None, "
+                             f"got {max_checkpoint_bytes!r}")
+        self.trial_timeout_s, self.report_timeout_s = trial_timeout_s, report_timeout_s
+        self.max_checkpoint_bytes = max_checkpoint_bytes
+        if _resume_state is None:
+            _claim(scheduler)
         self.trainable = trainable
         self.scheduler = scheduler
         self.n_workers = n_workers
@@ -147,13 +182,14 @@ class Tuner:
         self.flush_every = float(flush_every)
         self.stop_grace_s = float(stop_grace_s)
         self.keep_live_trainables = bool(keep_live_trainables)
-        self._debug_lose_checkpoints = _debug_lose_checkpoints
         self._resume_state = _resume_state
         self._init_kwargs = {
             "n_workers": n_workers, "resources_per_trial": resources_per_trial, "stop": stop,
             "storage_path": storage_path, "name": self.name,
             "verbose": verbose, "flush_every": flush_every, "stop_grace_s": stop_grace_s,
-            "keep_live_trainables": keep_live_trainables, "max_failures": max_failures}
+            "keep_live_trainables": keep_live_trainables, "failure_policy": self.failure_policy,
+            "trial_timeout_s": trial_timeout_s, "report_timeout_s": report_timeout_s,
+            "max_checkpoint_bytes": max_checkpoint_bytes}
         root = self.storage_path if self.storage_path and "://" not in self.storage_path else _default_root()
         self.folder = os.path.join(os.path.abspath(os.path.expanduser(root)), self.name)
         self.checkpoint_dir = None
@@ -395,6 +431,7 @@ class Tuner:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from raysha.runtime.controller import Controller
+        from raysha.runtime.settings import ControllerSettings
         from raysha.runtime.progress import Progress
 
         if self._resume_state is None and os.path.exists(os.path.join(self.folder, "experiment.json")):
@@ -419,13 +456,16 @@ class Tuner:
         ctrl_cls = ray.remote(Controller).options(
             num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-        ctrl = ctrl_cls.remote(
-            self.scheduler, self.trainable, n, opts, self.stop, self.folder, meta,
-            checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
+        # the trainable and the shared objects' refs go with run(), not the constructor: Ray keeps
+        # constructor arguments for the actor's restarts and warns (red) about refs among them
+        ctrl = ctrl_cls.remote(self.scheduler, None, ControllerSettings(
+            n_workers=n, worker_options=opts, stop=self.stop, folder=self.folder, metadata=meta,
+            checkpoint_dir=self.checkpoint_dir, flush_every=self.flush_every,
             stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            debug_lose_checkpoints=self._debug_lose_checkpoints, resume_state=self._resume_state,
-            max_failures=self.max_failures)
-        run_ref = ctrl.run.remote()
+            resume_state=self._resume_state, failure_policy=self.failure_policy,
+            trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
+            max_checkpoint_bytes=self.max_checkpoint_bytes))
+        run_ref = ctrl.run.remote(self.trainable, shared_refs)
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         if self._resume_state is None:
             self._save_tuner_pickle()
@@ -446,7 +486,7 @@ class Tuner:
                                 raise
                             print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
                                   f"the experiment's journal (restart {ctrl_restarts})", flush=True)
-                            run_ref = ctrl.run.remote()
+                            run_ref = ctrl.run.remote(self.trainable, shared_refs)
                             continue
                         break
                     if self.verbose:
@@ -480,7 +520,86 @@ class Tuner:
                       flush=True)
         from raysha.results import load_experiment
 
+        failure = experiment_failure(summary, self.folder)
+        if failure is not None:
+            raise failure
         return load_experiment(self.folder)
+
+
+def _failure_policy(max_failures, policy) -> FailurePolicy:
+    """The run's `FailurePolicy`: ``failure_policy``, or one built from the ``max_failures`` shorthand."""
+    if policy is not None and not isinstance(policy, FailurePolicy):
+        raise TunerError(f"Tuner: failure_policy must be a raysha.FailurePolicy, got {policy!r}")
+    if policy is not None and max_failures:
+        raise TunerError("Tuner: give max_failures inside failure_policy=FailurePolicy(max_failures=...), "
+                         "not both")
+    if policy is not None:
+        return policy
+    try:
+        return FailurePolicy(max_failures=max_failures)
+    except ValueError:
+        raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}") from None
+
+
+#: schedulers given to a Tuner in this process (a scheduler instance belongs to one experiment)
+_CLAIMED: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _claim(scheduler) -> None:
+    """Refuse a scheduler that a Tuner took already or that has run (its trials would carry over)."""
+    trials = getattr(scheduler, "trials", None)
+    try:
+        taken = scheduler in _CLAIMED
+    except TypeError:         # not hashable / not weakly referable: only the trials tell
+        taken = False
+    if taken or trials:
+        ran = f" (it holds {len(trials)} trials)" if trials else ""
+        raise TunerError(f"Tuner: this {type(scheduler).__name__} belongs to another experiment already{ran}; "
+                         f"a scheduler instance keeps its trials and rungs, so build a new one for each Tuner "
+                         f"(continue an experiment with Tuner.restore)")
+    try:
+        _CLAIMED.add(scheduler)
+    except TypeError:
+        pass
+
+
+#: stop reasons of a stop the user asked for: the experiment is returned even without a result
+_USER_STOPS = ("KeyboardInterrupt", "requested")
+
+
+def experiment_failure(summary: Optional[dict], folder: str) -> Optional[ExperimentFailedError]:
+    """The error `fit()` raises for a run's summary: the failure policy ended it, no actor started, no result.
+
+    >>> experiment_failure({"stop_reason": "max_trials", "n_results": 12}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "KeyboardInterrupt", "n_results": 0}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "no trial actor could start", "n_results": 0}, "/r/x")
+    ExperimentFailedError("no trial actor could start (see the lines 'trial actor N did not start' above); experiment folder /r/x")
+    >>> experiment_failure({"stop_reason": "max_wallclock_time", "n_results": 0}, "/r/x")
+    ExperimentFailedError('the experiment produced no result: no trial reported (stop reason: max_wallclock_time)')
+    >>> e = experiment_failure({"stop_reason": "2 trials in a row failed", "failure_stop_reason": "2 trials in a row "
+    ...                         "failed", "first_failure": {"trial_id": 0, "error": "KeyError: 'lr'"}}, "/r/x")
+    >>> type(e).__name__, e.trial_id, e.traceback
+    ('TrialFailedError', 0, "KeyError: 'lr'")
+    """
+    if summary is None:
+        return None
+    if summary.get("failure_stop_reason"):
+        first = summary.get("first_failure") or {}
+        return TrialFailedError(summary["failure_stop_reason"], first.get("trial_id"), first.get("error"), folder)
+    reason = summary.get("stop_reason")
+    if reason in _USER_STOPS:
+        return None
+    if reason == "no trial actor could start":
+        return ExperimentFailedError(f"no trial actor could start (see the lines 'trial actor N did not start' "
+                                     f"above); experiment folder {folder}", folder)
+    if not summary.get("n_results"):
+        failed = summary.get("failed_trials") or []
+        why = f"{len(failed)} trial(s) failed, see {os.path.join(folder, 'errors')}" if failed else \
+            f"stop reason: {reason}"
+        return ExperimentFailedError(f"the experiment produced no result: no trial reported ({why})", folder)
+    return None
 
 
 def _check_picklable(trainable) -> None:
@@ -512,5 +631,5 @@ def _check_fits_a_node(opts: dict, nodes: list) -> None:
                              f"cluster has more than {most:g}")
 
 
-__all__ = ["Tuner", "TunerError"]
+__all__ = ["Tuner", "TunerError", "experiment_failure"]
 

@@ -1,0 +1,55 @@
+"""`ControllerSettings`: how the scheduler actor runs an experiment (everything but the scheduler and trainable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from raysha.runtime.failure_policy import FailurePolicy
+from raysha.stop import StopCriterion
+
+
+@dataclass
+class ControllerSettings:
+    """The scheduler actor's settings; the `Tuner` fills them from its arguments.
+
+    ``folder`` is the experiment folder (None: results are not written);
+    ``checkpoint_dir`` receives durable checkpoint copies (None: object store
+    only). ``resume_state`` is a journal to continue from (`Tuner.restore`);
+    a journal found in ``folder`` takes precedence (Ray restarted the actor).
+    What a failed job leads to is ``failure_policy``'s (`raysha.FailurePolicy`);
+    ``trial_timeout_s`` / ``report_timeout_s`` end overdue trials, and
+    ``max_checkpoint_bytes`` bounds a paused trial's checkpoint (see `Tuner`).
+    ``shared_refs`` may come with `Controller.run` instead (Ray keeps an actor's
+    constructor arguments for its restarts and warns about object refs among them).
+
+    >>> s = ControllerSettings(n_workers=2, folder="/tmp/exp")
+    >>> s.stop.max_trials is None, s.journaling, ControllerSettings(folder="s3://b/exp").journaling
+    (True, True, False)
+    """
+
+    n_workers: int = 1
+    worker_options: dict = field(default_factory=dict)
+    stop: StopCriterion = field(default_factory=StopCriterion)
+    folder: Optional[str] = None
+    metadata: dict = field(default_factory=dict)
+    checkpoint_dir: Optional[str] = None
+    shared_refs: dict = field(default_factory=dict)   # name -> [ObjectRef] of the shared objects
+    flush_every: float = 1.5             # seconds between results flushes (each followed by a journal)
+    report_flush_interval: float = 0.25  # a trial batches its reports this long between decisions
+    stop_grace_s: float = 3.0            # running trials get this long to end after a stop
+    keep_live: bool = True               # a trial resumed on the same actor keeps its state in memory
+    failure_policy: FailurePolicy = field(default_factory=FailurePolicy)
+    trial_timeout_s: Optional[float] = None    # a trial's running time, summed over its jobs
+    report_timeout_s: Optional[float] = None   # a running job's time without a report
+    max_checkpoint_bytes: Optional[int] = None
+    resume_state: Optional[dict] = None
+
+    def __post_init__(self):
+        if self.stop is None:
+            self.stop = StopCriterion()
+
+    @property
+    def journaling(self) -> bool:
+        """Is the state journaled to the experiment folder (a local or mounted path)?"""
+        return self.folder is not None and "://" not in self.folder
