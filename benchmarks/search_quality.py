@@ -135,6 +135,16 @@ class Problem:
                 rows.append([name, "int" if dom.integer else "float", dom.lower, dom.upper, bool(dom.log)])
         return rows
 
+    def rank_correlation(self, epoch: int = GRACE, n: int = 500) -> float:
+        """Spearman correlation of the loss at `epoch` with the noise-free full-fidelity loss (random configs)."""
+        from raysha.space import sample_config
+        rng = np.random.default_rng(54321)
+        configs = [sample_config(self.space, rng) for _ in range(n)]
+        low = np.array([self.objective(c, epoch)[self.metric] for c in configs])
+        full = np.array([self.regret(c) for c in configs])
+        rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable")  # noqa: E731
+        return float(np.corrcoef(rank(low), rank(full))[0, 1])
+
     def full_trial_time(self, n: int = 200) -> float:
         """Median simulated seconds of one trial run to the largest resource."""
         from raysha.space import sample_config
@@ -517,6 +527,7 @@ def run_problem(name: str, methods: list, args, skipped: dict) -> dict:
     goal = goals(rows, grid)
     print_table(name, rows, goal, budget)
     return {"budget_s": budget, "full_trial_time_s": budget / args.budget_trials, "optimum": base.optimum,
+            "rank_correlation_first_rung": round(base.rank_correlation(), 3),
             "max_t": base.max_t, "noise": NOISE.get(name), "workers": args.workers, "seeds": args.seeds,
             "grid_s": [round(float(x), 3) for x in grid], "methods": rows, "goal": goal,
             "finals": {m: [float(c[-1]) for c in a] for m, a in curves.items()}}
@@ -557,7 +568,7 @@ def main(argv=None) -> dict:
            "regret": "noise-free full-fidelity loss of the best configuration evaluated at the largest "
                      "resource so far, minus the optimum (BOCA's simple regret)"},
            "problems": results, "skipped": skipped, "figure": Path(args.figure).name,
-           "command": "python -m benchmarks.search_quality " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "command": " ".join(["python -m benchmarks.search_quality", *(argv if argv is not None else sys.argv[1:])]),
            "machine": platform.platform(), "cpu_count": os.cpu_count(),
            "wall_seconds": round(time.perf_counter() - t0, 1),
            "cpu_seconds": round(time.process_time() - c0 + children_cpu, 1),
