@@ -407,8 +407,11 @@ class Report:
                  f"the budget, median [q1, q3] over seeds (a seed with no full-fidelity result counts as worst). "
                  f"Problems and peers: see `benchmarks/search_quality.py`'s docstring.", "")
         for name, p in d["problems"].items():
+            rho = p.get("rank_correlation_first_rung")
             self.add(f"**{name}** (optimum {p['optimum']:.6g}, budget {p['budget_s']:.0f} simulated s"
-                     + (f", noise sd {p['noise']}" if p.get("noise") else "") + ")", "")
+                     + (f", noise sd {p['noise']}" if p.get("noise") else "")
+                     + (f"; rank correlation of the epoch-1 loss with the full-fidelity loss over random "
+                        f"configurations: {rho:.2f}" if rho is not None else "") + ")", "")
             rows = [[m, _fmt(r["final_median"], ".4g"), f"[{_fmt(r['final_q1'], '.4g')}, {_fmt(r['final_q3'], '.4g')}]",
                      _fmt(r["trials_median"], ".0f"), _fmt(r["cpu_s"], ".1f")] for m, r in p["methods"].items()]
             self.add(_table(["method", "regret (median)", "[q1, q3]", "trials", "CPU s (all seeds)"], rows), "")
@@ -429,6 +432,12 @@ class Report:
                      "best peer's median regret.", "")
             self.add(_table(["problem", "best model-based raysha", "random ASHA final", "reached at (of budget)",
                              "≤ ⅓", "best peer (final)", "raysha final", "≤ best peer"], rows), "")
+        for name, p in d["problems"].items():
+            g = p.get("goal") or {}
+            if g and not g.get("goal_quality", True):
+                self.add(f"On {name} the best peer, {g['best_peer']}, ends below raysha's best model-based method "
+                         f"({_fmt(g['best_peer_final'], '.4g')} vs "
+                         f"{_fmt(p['methods'][g['best_model_based']]['final_median'], '.4g')}).", "")
         self.figure(d.get("figure"), "median regret against simulated wall-clock, IQR bands")
         if d.get("skipped"):
             self.add("Skipped (never faked):", "")

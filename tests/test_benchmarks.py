@@ -132,10 +132,13 @@ def test_search_quality_quick(tmp_path, monkeypatch):
     from benchmarks import search_quality as sq
 
     monkeypatch.setattr(sq, "VENVS", {"synetune": tmp_path / "none", "dehb": tmp_path / "none"})
-    out, fig = tmp_path / "sq.json", tmp_path / "sq.png"
+    out, fig = tmp_path / "results" / "search_quality.json", tmp_path / "figures" / "search_quality.png"
     d = sq.main(["--quick", "--problems", "mf-branin", "lenet", "--methods", "asha+random", "asha+kde",
                  "optuna-tpe-hyperband", "dehb", "--out", str(out), "--figure", str(fig)])
     assert json.loads(out.read_text())["problems"].keys() == {"mf-branin", "lenet"} and fig.exists()
+    text = report.write_report(out.parent, fig.parent, tmp_path / "REPORT.md").read_text()
+    assert "## 7. Search quality" in text and "](figures/search_quality.png)" in text
+    assert "| lenet | asha+kde |" in text                     # the goals table names the best model-based method
     for name, res in d["problems"].items():
         assert set(res["methods"]) == {"asha+random", "asha+kde", "optuna-tpe-hyperband"}
         assert res["seeds"] == 2 and len(res["grid_s"]) == sq.GRID_POINTS
