@@ -164,3 +164,12 @@ def test_search_quality_regret_is_boca_simple_regret():
     assert np.isnan(curve[0])
     assert curve[1] == curve[2] == pytest.approx(55.602112642 - 0.397887358)
     assert curve[3] == curve[4] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_search_quality_docstring_examples_run():
+    import doctest
+
+    from benchmarks import search_quality
+
+    result = doctest.testmod(search_quality)
+    assert result.attempted >= 1 and result.failed == 0

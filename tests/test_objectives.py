@@ -99,3 +99,12 @@ def test_registered_objective_runs_under_the_simulator(name):
     res = exp.results
     assert res[metric].min() > objective.optimum - 0.1
     assert res["epoch"].max() == 27
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import raysha.objectives
+
+    result = doctest.testmod(raysha.objectives)
+    assert result.attempted >= 3 and result.failed == 0
