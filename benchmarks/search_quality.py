@@ -49,7 +49,7 @@ regret is at most the best peer's.
 
 Usage::
 
-    nice python -m benchmarks.search_quality [--seeds 20] [--workers 8] [--problems lenet mf-hartmann6 mf-branin]
+    nice python -m benchmarks.search_quality [--seeds 20] [--workers 8] [--problems lenet mf-branin]
     nice python -m benchmarks.search_quality --quick        # 2 seeds, small budget: the smoke test
     python -m benchmarks.search_quality --install-peers     # the peers' venvs (PyPI)
 
@@ -78,7 +78,7 @@ FIGURE = HERE / "figures" / "search_quality.png"
 CACHE = Path.home() / ".cache" / "raysha-bench"
 VENVS = {"synetune": CACHE / "synetune-0.13", "dehb": CACHE / "dehb"}
 PIP = {"synetune": ["syne-tune==0.13.0", "numpy<1.24", "scipy", "autograd", "statsmodels", "scikit-learn",
-                    "pyarrow<16"],
+                    "fastparquet", "pyarrow<16"],
        "dehb": ["dehb", "pandas", "pyarrow>=16.1,<18"]}   # numpy 1.26 (dehb's pin) needs pyarrow < 18
 PROBLEMS = ("lenet", "mf-hartmann6", "mf-branin")
 RAYSHA = tuple(f"{k}+{s}" for k in ("asha", "hyperband") for s in ("random", "kde", "optuna-tpe"))
