@@ -41,8 +41,11 @@ A peer whose Python is missing is skipped and named in the JSON; nothing is
 faked. raysha and DEHB repeat exactly for a seed; Optuna's HyperbandPruner
 assigns brackets by hashing the study's (random) name and Syne Tune's runs are
 not bit-for-bit repeatable either, so their medians move between runs (Branin,
-two runs: Optuna 0.068 and 0.031; Hartmann-6: BOHB 0.54 and 0.64). Reported per problem and method: final regret (median and IQR over
-seeds), the median regret curve, trials started, CPU seconds. The goal checks:
+two runs: Optuna 0.068 and 0.031; Hartmann-6: BOHB 0.54 and 0.64).
+
+Reported per problem and method: final regret (median and IQR over seeds; the
+lower median of an even count, a seed with no full-fidelity result counted as
+worst), the median regret curve, trials started, CPU seconds. The goal checks:
 (1) the best model-based raysha method's median curve reaches random-search
 ASHA's final median regret within a third of the budget; (2) its final median
 regret is at most the best peer's.
