@@ -53,7 +53,7 @@ regret is at most the best peer's.
 Usage::
 
     nice python -m benchmarks.search_quality [--seeds 20] [--workers 8] [--problems lenet mf-branin]
-    nice python -m benchmarks.search_quality --quick        # 2 seeds, small budget: the smoke test
+    nice python -m benchmarks.search_quality --quick        # 2 seeds, small budget: search_quality_quick.*
     python -m benchmarks.search_quality --install-peers     # the peers' venvs (PyPI)
 
 Writes ``benchmarks/results/search_quality.json`` and ``benchmarks/figures/search_quality.png``.
@@ -548,8 +548,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--problems", nargs="+", choices=PROBLEMS, default=list(PROBLEMS))
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
     ap.add_argument("--quick", action="store_true", help="2 seeds, budget 2, raysha and Optuna only (smoke test)")
-    ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--figure", default=str(FIGURE))
+    ap.add_argument("--out", default=None, help=f"default {OUT} (--quick: search_quality_quick.json)")
+    ap.add_argument("--figure", default=None, help=f"default {FIGURE} (--quick: search_quality_quick.png)")
     ap.add_argument("--install-peers", action="store_true", help="create the peers' venvs from PyPI and exit")
     ap.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -562,6 +562,9 @@ def main(argv=None) -> dict:
     if args.quick:
         args.seeds = min(args.seeds, 2)
         args.methods = [m for m in args.methods if tool_of(m) in ("raysha", "optuna")]
+    quick = "_quick" if args.quick else ""   # a smoke test never overwrites the measured results
+    args.out = args.out or str(OUT.with_name(f"search_quality{quick}.json"))
+    args.figure = args.figure or str(FIGURE.with_name(f"search_quality{quick}.png"))
     if args.budget_trials is None:
         args.budget_trials = 2.0 if args.quick else 6.0
     t0, c0 = time.perf_counter(), time.process_time()
