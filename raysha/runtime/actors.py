@@ -38,7 +38,7 @@ class WorkerPool:
         me = ray.get_runtime_context().current_actor
         cls = ray.remote(TrialWorker).options(**s.worker_options)
         return cls.remote(idx, me, self.trainable, self.resource_attr, s.shared_refs, s.checkpoint_dir,
-                          s.report_flush_interval, s.keep_live, s.max_checkpoint_bytes)
+                          s.report_flush_interval, s.keep_live, s.max_checkpoint_bytes, s.keep_checkpoints > 0)
 
     def create_all(self) -> None:
         """Create every trial actor (they start in parallel; call `hello` for each)."""
