@@ -76,6 +76,14 @@ def _config_from_row(row: Mapping) -> dict:
     return {k[len("config_"):]: v for k, v in row.items() if isinstance(k, str) and k.startswith("config_")}
 
 
+def _replayed(row: Mapping, last: Optional[Mapping], attr: str) -> bool:
+    """True when ``row`` is at a level at or below the trial's last row (a restarted run re-sends it)."""
+    try:
+        return last is not None and float(row[attr]) <= float(last[attr])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 class CallbackRunner:
     """Turns polled batches (rows and trial statuses) into hook calls on each callback."""
 
@@ -102,12 +110,23 @@ class CallbackRunner:
                     print(f"raysha: callback {type(cb).__name__}.{hook} raised (reported once; the "
                           f"experiment goes on):\n{traceback.format_exc()}", file=self.err, flush=True)
 
-    def _start(self, tid: int, config: dict) -> None:
+    def trial_started(self, tid: int, config: Mapping) -> None:
+        """``on_trial_start`` once per trial (later calls for the same trial do nothing)."""
         if tid not in self.started:
             self.started[tid] = dict(config)
             self._call("on_trial_start", tid, dict(config))
 
-    def _end(self, tid: int, status: str) -> None:
+    def reported(self, row: Mapping) -> None:
+        """``on_report`` for one result row; a level the trial reported already is skipped (a replay)."""
+        tid = int(row["trial_id"])
+        self.trial_started(tid, _config_from_row(row))
+        if _replayed(row, self.last_row.get(tid), self.info.resource_attr):
+            return
+        self.last_row[tid] = dict(row)
+        self._call("on_report", tid, dict(row))
+
+    def trial_ended(self, tid: int, status: str) -> None:
+        """``on_trial_end`` once per trial, with its last reported row."""
         if tid not in self.ended:
             self.ended[tid] = status
             self._call("on_trial_end", tid, status, self.last_row.get(tid))
@@ -115,22 +134,19 @@ class CallbackRunner:
     def feed(self, rows: Iterable[Mapping] = (), trials: Optional[Mapping[Any, Mapping]] = None) -> None:
         """One polled batch: new result rows (oldest first), then ``{trial_id: {"status", "config"}}``."""
         for row in rows:
-            tid = int(row["trial_id"])
-            self._start(tid, _config_from_row(row))
-            self.last_row[tid] = dict(row)
-            self._call("on_report", tid, dict(row))
+            self.reported(row)
         for tid, t in (trials or {}).items():
             tid = int(tid)
-            self._start(tid, t.get("config") or {})
+            self.trial_started(tid, t.get("config") or {})
             if t.get("status") in FINISHED:
-                self._end(tid, t["status"])
+                self.trial_ended(tid, t["status"])
 
     def end(self, experiment, trials: Optional[Mapping[Any, Mapping]] = None) -> None:
         """The experiment is over: end the trials still open (paused, running), then ``on_experiment_end``."""
         self.feed(trials=trials)
         for tid in list(self.started):
             t = (trials or {}).get(tid) or (trials or {}).get(str(tid)) or {}
-            self._end(tid, t.get("status") or "paused")
+            self.trial_ended(tid, t.get("status") or "paused")
         self._call("on_experiment_end", experiment)
         failing = [f"{type(self.callbacks[i]).__name__} ({n} calls)" for i, n in self.errors.items()]
         if failing:
