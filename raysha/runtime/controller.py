@@ -31,6 +31,9 @@ from typing import Any, Optional
 
 from raysha.runtime import checkpoints as ck
 from raysha.runtime import journal as jn
+from raysha.runtime import naming
+from raysha.runtime import trial_logs
+from raysha.runtime.events import EventBuffer
 from raysha.schedulers.base import Decision, Job, JobKind, TrialStatus, with_resource
 from raysha.stop import StopCriterion
 
@@ -62,7 +65,7 @@ class Controller:
                  flush_every: float = 1.5, report_flush_interval: float = 0.25,
                  stop_grace_s: float = 3.0, keep_live: bool = True,
                  debug_lose_checkpoints: bool = False, resume_state: Optional[dict] = None,
-                 max_failures: int = 0):
+                 max_failures: int = 0, events: bool = False):
         self.scheduler = scheduler
         self.trainable = trainable
         self.n_workers = n_workers
@@ -87,6 +90,8 @@ class Controller:
         self.metric = scheduler.metric
         self.sign = 1.0 if scheduler.mode == "min" else -1.0
         self.ckpts = ck.CheckpointStore(checkpoint_dir)
+        # trial events for the driver's callbacks (poll_events), kept only when it has callbacks
+        self.events: Optional[EventBuffer] = EventBuffer() if events else None
         self.writer = None
         self.workers: list = []
         self.worker_info: list[dict] = []
@@ -200,9 +205,10 @@ class Controller:
         from raysha.runtime.worker import TrialWorker
 
         me = ray.get_runtime_context().current_actor
-        cls = ray.remote(TrialWorker).options(**self.worker_options)
-        return cls.remote(idx, me, self.trainable, self.attr, self.shared_refs, self.checkpoint_dir,
-                          self.report_flush_interval, self.keep_live)
+        name = naming.actor_name(self.metadata.get("name", "experiment"), f"worker-{idx}")
+        return naming.start_named(ray.remote(TrialWorker), self.worker_options, name, idx, me, self.trainable,
+                                  self.attr, self.shared_refs, self.checkpoint_dir, self.report_flush_interval,
+                                  self.keep_live)
 
     async def _start_workers(self) -> None:
         """Create the trial actors; each one takes jobs as soon as it is up (none waits for the others)."""
@@ -331,6 +337,9 @@ class Controller:
         elif job.trial_id not in self.started_ids:  # (a trial whose checkpoint was freed restarts from 0)
             self.started_ids.add(job.trial_id)
             self.n_started += 1
+            if self.events is not None:
+                rec = self.scheduler.trials.get(job.trial_id)
+                self.events.trial_started(job.trial_id, rec.config if rec is not None else job.config)
         rj = RunningJob(key, idx, job, self._now(), attempt=attempt)
         self.jobs[key] = rj
         self.running_trials[job.trial_id] = key
@@ -425,6 +434,8 @@ class Controller:
                        decision=decision.value, bracket=rj.job.bracket)
             if self.writer is not None:
                 self.writer.append(out)
+            if self.events is not None:
+                self.events.reported(out)
             loss = sched.loss(row)
             if math.isfinite(loss) and (self.best is None or loss < self.best[0]):
                 self.best = (loss, row.get(self.metric), tid, resource)
@@ -551,6 +562,8 @@ class Controller:
         rec = sched.trials.get(tid)
         if rec is not None and rec.status.finished:
             to_delete += self.ckpts.free(tid)
+            if self.events is not None:
+                self.events.trial_ended(tid, rec.status.value)
         for t in sched.removable_checkpoints():
             to_delete += self.ckpts.free(t)
             rec_t = sched.trials.get(t)
@@ -750,6 +763,9 @@ class Controller:
         for job, _ in self.retry_queue:   # failed jobs never run again: the run stopped first
             self.scheduler.on_trial_end(job.trial_id, "interrupted")
         self.retry_queue = []
+        if self.events is not None:   # trials left paused or running end with the status they have
+            self.events.end_open_trials((t, self.scheduler.trials[t].status.value)
+                                        for t in sorted(self.events.open) if t in self.scheduler.trials)
         for w in self.workers:
             try:
                 ray.kill(w, no_restart=True)
@@ -802,6 +818,17 @@ class Controller:
                    n_restarts=self.n_restarts, reconciled=self.reconciled)
         out.update(warnings=dict(self.warnings), failed_trials=list(self.failed_trials))
         return out
+
+    def poll_events(self, ack: int, limit: Optional[int] = None, instance: Optional[str] = None) -> dict:
+        """The trial events since the driver's last poll (`raysha.runtime.events.EventBuffer.take`)."""
+        if self.events is None:
+            return {"instance": None, "seq": 1, "events": [], "missed": 0}
+        return self.events.take(ack, limit, instance)
+
+    def trial_log(self, trial_id: int, text: str) -> None:
+        """A trial's captured output (sent by its trial actor): appended to ``trials/<id>/log.txt``."""
+        if self.folder is not None and "://" not in self.folder:
+            trial_logs.append(self.folder, trial_id, text)
 
     def ping(self) -> bool:
         return True

@@ -25,8 +25,11 @@ import os
 import uuid
 import warnings
 from datetime import datetime
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
+from raysha.callbacks import Callback
+from raysha.runtime import naming
+from raysha.runtime.progress import Progress
 from raysha.runtime.worker import is_class_trainable
 from raysha.stop import StopCriterion
 
@@ -81,6 +84,12 @@ class Tuner:
             from scratch); levels already reported are not reported again. A trial that fails
             more often is marked FAILED, its tracebacks go to ``<experiment>/errors/trial_<id>.txt``,
             and the experiment goes on. Default 0: the first failure fails the trial.
+        callbacks: `raysha.callbacks.Callback` objects (e.g. `raysha.loggers.TensorBoardLogger()`,
+            `raysha.loggers.MLflowLogger()`), called on the driver: ``on_trial_start``,
+            ``on_report`` (every result row, in order), ``on_trial_end``, ``on_experiment_end``.
+            The driver polls the scheduler actor for them about once a second; a callback that
+            raises is reported once and the experiment goes on. Not saved with the experiment:
+            pass them again to `Tuner.restore`.
     """
 
     def __init__(
@@ -98,6 +107,7 @@ class Tuner:
         stop_grace_s: float = 3.0,
         keep_live_trainables: bool = True,
         max_failures: int = 0,
+        callbacks: Optional[Sequence[Callback]] = None,
         _debug_lose_checkpoints: bool = False,
         _resume_state: Optional[dict] = None,
     ):
@@ -136,6 +146,7 @@ class Tuner:
         if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
             raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}")
         self.max_failures = max_failures
+        self.callbacks = _check_callbacks(callbacks)
         self.trainable = trainable
         self.scheduler = scheduler
         self.n_workers = n_workers
@@ -367,9 +378,10 @@ class Tuner:
             raise TunerError(f"Tuner.restore: {folder} has no {jn.STATE_FILE}: the experiment never "
                              f"started; start it again")
         kwargs = dict(saved["kwargs"])
-        bad = sorted(set(overrides) - set(kwargs) - {"shared_objects"})
+        bad = sorted(set(overrides) - set(kwargs) - {"shared_objects", "callbacks"})
         if bad:
-            raise TunerError(f"Tuner.restore: cannot override {bad} (known: {sorted(kwargs) + ['shared_objects']})")
+            raise TunerError(f"Tuner.restore: cannot override {bad} "
+                             f"(known: {sorted(kwargs) + ['callbacks', 'shared_objects']})")
         if "name" in overrides and overrides["name"] != os.path.basename(folder):
             raise TunerError("Tuner.restore: the name is the folder's; it cannot be changed")
         kwargs.update(overrides)
@@ -395,7 +407,6 @@ class Tuner:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from raysha.runtime.controller import Controller
-        from raysha.runtime.progress import Progress
 
         if self._resume_state is None and os.path.exists(os.path.join(self.folder, "experiment.json")):
             raise TunerError(f"Tuner: the experiment folder {self.folder} exists already; choose another "
@@ -416,54 +427,33 @@ class Tuner:
         shared_refs = {k: [ray.put(v)] for k, v in self.shared_objects.items()}
         meta = self._metadata(n, opts)
         node = ray.get_runtime_context().get_node_id()
-        ctrl_cls = ray.remote(Controller).options(
-            num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-        ctrl = ctrl_cls.remote(
+        feed = self._event_feed()
+        ctrl_options = dict(num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
+                            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+        ctrl = naming.start_named(
+            ray.remote(Controller), ctrl_options, naming.actor_name(self.name, "controller"),
             self.scheduler, self.trainable, n, opts, self.stop, self.folder, meta,
             checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
             stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
             debug_lose_checkpoints=self._debug_lose_checkpoints, resume_state=self._resume_state,
-            max_failures=self.max_failures)
-        run_ref = ctrl.run.remote()
+            max_failures=self.max_failures, events=feed is not None)
+        self._run_ref = ctrl.run.remote()
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         if self._resume_state is None:
             self._save_tuner_pickle()
         summary = None
-        ctrl_restarts = 0
         try:
-            with Progress(self.verbose, self.name) as progress:
-                while True:
-                    ready, _ = ray.wait([run_ref], timeout=1.0)
-                    if ready:
-                        try:
-                            summary = ray.get(run_ref)
-                        except ray.exceptions.RayActorError as e:
-                            # the scheduler actor died: Ray restarts it (max_restarts), its constructor
-                            # loads the journal from the folder, and run() continues the experiment
-                            ctrl_restarts += 1
-                            if ctrl_restarts > _CONTROLLER_RESTARTS:
-                                raise
-                            print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
-                                  f"the experiment's journal (restart {ctrl_restarts})", flush=True)
-                            run_ref = ctrl.run.remote()
-                            continue
-                        break
-                    if self.verbose:
-                        try:
-                            progress.update(ray.get(ctrl.status.remote(), timeout=5))
-                        except Exception:
-                            pass
-                if summary is not None:
-                    progress.update(summary)
+            summary = self._wait(ctrl, feed)
         except KeyboardInterrupt:
             print("raysha: interrupted; stopping the experiment", flush=True)
             try:
                 ctrl.request_stop.remote("KeyboardInterrupt")
-                summary = ray.get(run_ref, timeout=self.stop_grace_s + 10)
+                summary = ray.get(self._run_ref, timeout=self.stop_grace_s + 10)
             except BaseException:
                 summary = None
         finally:
+            if feed is not None:
+                _poll_events(feed, ctrl, drain=True)
             try:
                 ray.kill(ctrl, no_restart=True)
             except Exception:
@@ -480,7 +470,78 @@ class Tuner:
                       flush=True)
         from raysha.results import load_experiment
 
-        return load_experiment(self.folder)
+        experiment = load_experiment(self.folder)
+        if feed is not None:
+            feed.end(experiment)
+        return experiment
+
+    def _event_feed(self):
+        """With callbacks: the driver's `EventFeed` (``on_experiment_start`` is called here); else None."""
+        if not self.callbacks:
+            return None
+        from raysha.callbacks import CallbackRunner, ExperimentInfo
+        from raysha.runtime.watch import EventFeed
+
+        sched = self.scheduler
+        info = ExperimentInfo(name=self.name, folder=self.folder, metric=sched.metric, mode=sched.mode,
+                              resource_attr=sched.resource_attr)
+        return EventFeed(CallbackRunner(self.callbacks, info))
+
+    def _wait(self, ctrl, feed) -> Optional[dict]:
+        """Until the scheduler actor's run() returns: progress and callbacks, once a second; its summary."""
+        import ray
+
+        ctrl_restarts = 0
+        with Progress(self.verbose, self.name) as progress:
+            while True:
+                ready, _ = ray.wait([self._run_ref], timeout=1.0)
+                if ready:
+                    try:
+                        summary = ray.get(self._run_ref)
+                    except ray.exceptions.RayActorError as e:
+                        # the scheduler actor died: Ray restarts it (max_restarts), its constructor
+                        # loads the journal from the folder, and run() continues the experiment
+                        ctrl_restarts += 1
+                        if ctrl_restarts > _CONTROLLER_RESTARTS:
+                            raise
+                        print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
+                              f"the experiment's journal (restart {ctrl_restarts})", flush=True)
+                        self._run_ref = ctrl.run.remote()
+                        continue
+                    progress.update(summary)
+                    return summary
+                if feed is not None:
+                    _poll_events(feed, ctrl)
+                if self.verbose:
+                    try:
+                        progress.update(ray.get(ctrl.status.remote(), timeout=5))
+                    except Exception:
+                        pass
+
+
+def _poll_events(feed, ctrl, drain: bool = False) -> None:
+    """Hand the scheduler actor's new trial events to the callbacks (errors of the poll itself are not fatal)."""
+    import ray
+
+    def fetch(ack, limit, instance):
+        return ray.get(ctrl.poll_events.remote(ack, limit, instance), timeout=30)
+
+    try:
+        (feed.drain if drain else feed.poll)(fetch)
+    except (ray.exceptions.RayError, TimeoutError):
+        pass   # the scheduler actor is restarting or gone; the next poll (or the results) has the events
+
+
+def _check_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TunerError(f"Tuner: callbacks must be a list of raysha.callbacks.Callback objects, got {callbacks!r}")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TunerError(f"Tuner: callbacks[{i}] must be a raysha.callbacks.Callback (subclass it, or use "
+                             f"raysha.loggers.TensorBoardLogger / MLflowLogger), got {cb!r}")
+    return list(callbacks)
 
 
 def _check_picklable(trainable) -> None:
