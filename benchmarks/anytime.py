@@ -13,7 +13,10 @@ what d2l's 12-minute runs allow (19 random-search trials on 2 workers). Per
 scheduler and seed we keep the best-so-far curve on a common time grid; the
 summary is the median and interquartile range over seeds. The d2l figures are
 drawn from seed 0: ASHA's learning curves against wall-clock time, and the
-best-so-far of asynchronous random search against ASHA.
+best-so-far of asynchronous random search against ASHA. The synchronous
+baselines run as Syne Tune runs them (``sync-sh``, ``sync-hyperband``: a free
+worker opens the next bracket) and strictly, one bracket at a time
+(``*-strict``: free workers wait).
 
 Usage: python -m benchmarks.anytime [--seeds 10] [--workers 2] [--objective auto|recorded|curves]
 Writes benchmarks/results/anytime.json and benchmarks/figures/anytime_*.png.
@@ -39,9 +42,11 @@ from raysha.stop import StopCriterion
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "anytime.json"
 FIGURES = HERE / "figures"
-SCHEDULERS = ("random", "asha", "asha-promotion", "hyperband", "sync-sh", "sync-hyperband")
+SCHEDULERS = ("random", "asha", "asha-promotion", "hyperband", "sync-sh", "sync-hyperband", "sync-sh-strict",
+              "sync-hyperband-strict")
 LABELS = {"random": "async random search", "asha": "ASHA (stopping)", "asha-promotion": "ASHA (promotion)",
-          "hyperband": "async Hyperband", "sync-sh": "sync SH", "sync-hyperband": "sync Hyperband"}
+          "hyperband": "async Hyperband", "sync-sh": "sync SH", "sync-hyperband": "sync Hyperband",
+          "sync-sh-strict": "sync SH, strict", "sync-hyperband-strict": "sync Hyperband, strict"}
 GRID_POINTS = 200
 
 
@@ -166,7 +171,9 @@ def main(argv=None) -> dict:
         plots.best_so_far({LABELS["random"]: first_exps["random"], LABELS["asha"]: first_exps["asha"]}, p)
         figures["random_vs_asha"] = p.name
 
-    out = {"benchmark": "anytime", "objective": name, "objective_repr": repr(objective), "metric": metric,
+    root = str(HERE.parent) + "/"   # the checkout's path means nothing elsewhere
+    out = {"benchmark": "anytime", "objective": name, "objective_repr": repr(objective).replace(root, ""),
+           "metric": metric,
            "settings": {"workers": args.workers, "seeds": args.seeds, "grace_period": 2, "reduction_factor": 2,
                         "max_epochs": space["max_epochs"], "median_trial_time_s": trial_time,
                         "budget_s": budget, "budget_trials": args.budget_trials,

@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
     out = {
         "benchmark": "pasha_vs_asha",
         "objective": name,
-        "objective_repr": repr(objective),
+        "objective_repr": repr(objective).replace(str(Path(__file__).resolve().parents[1]) + "/", ""),
         "settings": {"trials": args.trials, "workers": args.workers, "seeds": args.seeds, "max_t": max_t,
                      "grace_period": 1, "reduction_factor": 3,
                      "pasha": {"ranking_criterion": "soft_ranking_auto", "epsilon_scaling": 1.0,

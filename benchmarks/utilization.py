@@ -11,10 +11,14 @@ simulated workers for the same simulated wall-clock budget. Per run we record
   target (``--target``); ``null`` if it never does within the budget.
 
 Schedulers (the names of ``raysha simulate --scheduler``): ``sync-sh``
-(synchronous successive halving, the most aggressive bracket repeated; its
-bracket has 27 trials, so at 64 or 512 workers most workers have nothing to
-do: that is the algorithm, not a bug), ``sync-hyperband``, ``asha`` (stopping),
-``asha-promotion``, ``random`` (asynchronous random search, full 27 epochs).
+(synchronous successive halving, the most aggressive bracket repeated; as in
+Syne Tune, a worker with nothing to do in the open brackets opens the next
+bracket), ``sync-hyperband`` (the same over Hyperband's brackets),
+``sync-sh-strict`` and ``sync-hyperband-strict`` (one bracket at a time: free
+workers wait at each synchronisation point; a bracket of sync SH has 27
+trials, so at 64 or 512 workers most workers have nothing to do), ``asha``
+(stopping), ``asha-promotion``, ``random`` (asynchronous random search, full
+27 epochs).
 
 Usage: python -m benchmarks.utilization [--workers 8 64 512] [--seeds 3] [--budget 7200]
 Writes benchmarks/results/utilization.json.
@@ -37,8 +41,10 @@ from raysha.simulate import simulate
 from raysha.stop import StopCriterion
 
 OUT = Path(__file__).resolve().parent / "results" / "utilization.json"
-SCHEDULERS = ("sync-sh", "sync-hyperband", "asha", "asha-promotion", "random")
-LABELS = {"sync-sh": "sync SH", "sync-hyperband": "sync Hyperband", "asha": "ASHA (stopping)",
+SCHEDULERS = ("sync-sh-strict", "sync-hyperband-strict", "sync-sh", "sync-hyperband", "asha", "asha-promotion",
+              "random")
+LABELS = {"sync-sh-strict": "sync SH, strict", "sync-hyperband-strict": "sync Hyperband, strict",
+          "sync-sh": "sync SH", "sync-hyperband": "sync Hyperband", "asha": "ASHA (stopping)",
           "asha-promotion": "ASHA (promotion)", "random": "random search"}
 
 
@@ -84,7 +90,7 @@ def main(argv=None) -> dict:
                 runs.append(one_run(kind, w, seed, args.budget, args.target))
             rs = runs[-args.seeds:]
             ttt = [r["time_to_target_s"] for r in rs]
-            print(f"{w:>4} workers {LABELS[kind]:<18} busy {_median([r['busy_fraction'] for r in rs]):6.1%}  "
+            print(f"{w:>4} workers {LABELS[kind]:<22} busy {_median([r['busy_fraction'] for r in rs]):6.1%}  "
                   f"time to {args.target}: {_median(ttt) if None not in ttt else None}  "
                   f"(reached in {sum(t is not None for t in ttt)}/{args.seeds})  "
                   f"best {_median([r['best'] for r in rs]):.4f}  trials {_median([r['trials'] for r in rs]):.0f}",

@@ -410,6 +410,7 @@ def test_the_scheduler_actor_loads_the_journal_it_finds(tmp_path):
     """The Controller's constructor (no Ray needed): state, counters, clock, running trials, stale parts."""
     from raysha.results import ResultsWriter
     from raysha.runtime.controller import Controller
+    from raysha.runtime.settings import ControllerSettings
     from raysha.schedulers.asha import ASHA
     from raysha.schedulers.base import JobKind
     from raysha.space import uniform
@@ -446,19 +447,22 @@ def test_the_scheduler_actor_loads_the_journal_it_finds(tmp_path):
     for path in (ck, stray):
         cks.write_durable(path, {"epoch": 1})
 
-    c = Controller(sched(), _fn, 2, {}, None, str(tmp_path), {"name": "c"},
-                   checkpoint_dir=str(tmp_path / "checkpoints"))
-    assert c.reconciled == ["results/part-00001.parquet", stray]
+    c = Controller(sched(), _fn, ControllerSettings(n_workers=2, folder=str(tmp_path), metadata={"name": "c"},
+                                                  checkpoint_dir=str(tmp_path / "checkpoints")))
+    summary, status = c.summary(), c.status()
+    assert summary["reconciled"] == ["results/part-00001.parquet", stray]
     assert os.path.exists(ck) and not os.path.exists(stray)
-    assert c.scheduler.state_dict() == s.state_dict()
-    assert (c.n_results, c.n_started, c.started_ids, c._elapsed0) == (4, 4, {0, 1, 2, 3}, 40.0)
-    assert c.max_recorded == {0: 2, 1: 1, 2: 1} and c.best[1:] == (0.05, 0, 2)
-    assert c.ckpts.get(0).durable == ck and c.ckpts.get(0).ref is None
-    assert c._relaunch == [0, 3] and c.n_restarts == 1 and c.journal_seq == 7
-    j0 = c._relaunch_job(0)          # from its checkpoint at 1; epoch 2 is replayed silently
-    assert (j0.kind, j0.start, j0.until, j0.milestones, j0.config["max_epochs"]) == (JobKind.RESUME, 2, 3, (3,), 3)
-    j3 = c._relaunch_job(3)          # never reported: from scratch to its first rung
-    assert (j3.kind, j3.start, j3.until, j3.milestones) == (JobKind.RESUME, 0, 1, (1,))
+    assert summary["scheduler_state"] == s.state_dict()
+    assert (summary["n_results"], summary["n_started"], summary["n_restarts"]) == (4, 4, 1)
+    assert 40.0 <= status["elapsed"] < 45.0                    # the clock goes on from the journal's
+    assert c.journal.seq == 7 and c.ledger.max_recorded == {0: 2, 1: 1, 2: 1}
+    assert summary["best"] == {"value": 0.05, "trial_id": 0, "epoch": 2}
+    assert summary["checkpoints"] == {"0": {"resource": 1, "durable": ck}, "1": {"resource": 1, "durable": None}}
+    j0, j3 = c.resumed.relaunch                # the running trials run again first
+    # trial 0 from its checkpoint at 1 (epoch 2 is replayed silently), trial 3 from scratch to its first rung
+    assert (j0.trial_id, j0.kind, j0.start, j0.until, j0.milestones, j0.config["max_epochs"]) == \
+        (0, JobKind.RESUME, 2, 3, (3,), 3)
+    assert (j3.trial_id, j3.kind, j3.start, j3.until, j3.milestones) == (3, JobKind.RESUME, 0, 1, (1,))
 
 
 @pytest.mark.ray

@@ -170,19 +170,24 @@ def test_promotion_class_trainable_keeps_live_state(tmp_path):
     assert all(len(list((ck_dir / f"trial_{t:06d}").glob("*.pkl"))) == 1 for t in files)
 
 
-def test_durable_copy_is_used_when_the_object_is_lost(tmp_path):
-    sched = promotion_asha(seed=2)
-    tuner = Tuner(fn_trainable, sched, n_workers=2, stop=StopCriterion(max_trials=20),
-                  storage_path=str(tmp_path), name="lost", verbose=0, keep_live_trainables=False,
-                  _debug_lose_checkpoints=True)
+def test_a_restored_run_resumes_paused_trials_from_their_durable_copies(tmp_path):
+    """The checkpoint objects die with the first run's scheduler actor; the restored run reads the copies."""
+    first = Tuner(fn_trainable, promotion_asha(seed=2), n_workers=2, stop=StopCriterion(max_trials=8),
+                  storage_path=str(tmp_path), name="lost", verbose=0, keep_live_trainables=False)
+    first.fit()
+    paused = {int(t) for t in first.summary["checkpoints"]}
+    assert paused, "the first run left no paused trial"
+    tuner = Tuner.restore(str(tmp_path / "lost"), stop=StopCriterion(max_trials=24))
     exp = tuner.fit()
-    check_results(exp, sched)
-    s = tuner.summary
-    assert s["ckpt_sources"].get("durable", 0) >= 3
-    assert "object" not in s["ckpt_sources"] and "memory" not in s["ckpt_sources"]
-    lost = [j["ckpt_lost"] for j in s["job_log"] if j["kind"] == "resume"]
-    assert lost and all(x == "OwnerDiedError" for x in lost)
-    assert (exp.results[exp.results["epoch"] > 1]["loaded"] == 1).all()
+    check_results(exp, tuner.scheduler)
+    first_resumes = {}
+    for j in tuner.summary["job_log"]:
+        if j["kind"] == "resume" and j["trial_id"] in paused:
+            first_resumes.setdefault(j["trial_id"], j)
+    assert first_resumes, "no trial paused in the first run was resumed"
+    assert all(j["restored_from"] == "durable" and j["ckpt_lost"] is None for j in first_resumes.values())
+    resumed = exp.results[exp.results["trial_id"].isin(list(first_resumes))]
+    assert (resumed[resumed["epoch"] > 1]["loaded"] == 1).all()
 
 
 def test_stopping_asha_with_shared_objects_and_results_streamed(tmp_path):

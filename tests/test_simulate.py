@@ -223,9 +223,9 @@ def busy(exp):
 
 
 def test_sync_sh_waits_at_its_rungs_asha_does_not():
-    """Same straggler objective, 4 workers, same simulated hour: sync SH idles at rung barriers."""
+    """Same straggler objective, 4 workers, same simulated hour: strict sync SH idles at rung barriers."""
     stop = StopCriterion(max_wallclock_time=3600.0)
-    sync = SyncSuccessiveHalving(STRAGGLER_SPACE, METRIC, max_resource_attr="max_epochs")
+    sync = SyncSuccessiveHalving(STRAGGLER_SPACE, METRIC, max_resource_attr="max_epochs", strict=True)
     rec = Recorder(sync)
     sync_exp = simulate(rec, StragglerObjective(), 4, stop)
     asha_exp = simulate(asha(), StragglerObjective(), 4, stop)

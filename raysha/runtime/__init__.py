@@ -6,7 +6,16 @@ Modules (one idea each):
 * `trainable`   -- class API: ``Trainable`` (setup / train_epoch / state_dict / load_state_dict)
 * `worker`      -- ``TrialWorker``, the trial actor that runs one job at a time
 * `checkpoints` -- object refs owned by the scheduler actor + durable copies via pyarrow.fs
-* `controller`  -- ``Controller``, the asyncio scheduler actor (the only writer of results)
+* `controller`  -- ``Controller``, the asyncio scheduler actor (the only writer of results): a
+  dispatch loop over the parts below
+* `settings`    -- ``ControllerSettings``: how the scheduler actor runs an experiment
+* `actors`      -- ``WorkerPool``: making, naming, replacing and killing the trial actors
+* `jobs`        -- ``JobTable``: which job runs where; the message that launches a job
+* `reports`     -- ``ReportSequencer``: a job's report batches processed in the order sent
+* `checkpoint_lifecycle` -- ``CheckpointLifecycle``: paused trials' checkpoints, deferred deletes
+* `failures`    -- ``FailureHandler``: retries from the last checkpoint, FAILED trials, replacements
+* `journal_writer` -- ``JournalWriter``: results parts and the state snapshot, one step
+* `journal`     -- the journal's format: read, write, reconcile
 * `progress`    -- the live rich table on the driver
 * `tuner`       -- ``Tuner(...).fit()``
 

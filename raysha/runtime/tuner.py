@@ -31,6 +31,7 @@ from raysha.callbacks import Callback
 from raysha.runtime import naming
 from raysha.runtime.progress import Progress
 from raysha.runtime.worker import is_class_trainable
+from raysha.schedulers.base import Scheduler
 from raysha.stop import StopCriterion
 
 _RESOURCE_KEYS = {"cpu": "num_cpus", "num_cpus": "num_cpus", "gpu": "num_gpus", "num_gpus": "num_gpus",
@@ -108,7 +109,6 @@ class Tuner:
         keep_live_trainables: bool = True,
         max_failures: int = 0,
         callbacks: Optional[Sequence[Callback]] = None,
-        _debug_lose_checkpoints: bool = False,
         _resume_state: Optional[dict] = None,
     ):
         if not callable(trainable):
@@ -118,9 +118,9 @@ class Tuner:
             raise TunerError(f"Tuner: trainable class {trainable.__name__} must subclass "
                              f"raysha.runtime.trainable.Trainable")
         _check_picklable(trainable)
-        for meth in ("next_job", "on_report", "on_trial_end", "state_dict"):
-            if not callable(getattr(scheduler, meth, None)):
-                raise TunerError(f"Tuner: scheduler must be a raysha scheduler (no {meth}()), got {scheduler!r}")
+        if not isinstance(scheduler, Scheduler):
+            raise TunerError(f"Tuner: scheduler must be a raysha scheduler (a raysha.schedulers.base.Scheduler), "
+                             f"got {scheduler!r}")
         if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
                                       or n_workers < 1):
             raise TunerError(f"Tuner: n_workers must be an integer >= 1, got {n_workers!r}")
@@ -158,7 +158,6 @@ class Tuner:
         self.flush_every = float(flush_every)
         self.stop_grace_s = float(stop_grace_s)
         self.keep_live_trainables = bool(keep_live_trainables)
-        self._debug_lose_checkpoints = _debug_lose_checkpoints
         self._resume_state = _resume_state
         self._init_kwargs = {
             "n_workers": n_workers, "resources_per_trial": resources_per_trial, "stop": stop,
@@ -407,6 +406,7 @@ class Tuner:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         from raysha.runtime.controller import Controller
+        from raysha.runtime.settings import ControllerSettings
 
         if self._resume_state is None and os.path.exists(os.path.join(self.folder, "experiment.json")):
             raise TunerError(f"Tuner: the experiment folder {self.folder} exists already; choose another "
@@ -432,11 +432,11 @@ class Tuner:
                             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
         ctrl = naming.start_named(
             ray.remote(Controller), ctrl_options, naming.actor_name(self.name, "controller"),
-            self.scheduler, self.trainable, n, opts, self.stop, self.folder, meta,
-            checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
-            stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            debug_lose_checkpoints=self._debug_lose_checkpoints, resume_state=self._resume_state,
-            max_failures=self.max_failures, events=feed is not None)
+            self.scheduler, self.trainable, ControllerSettings(
+                n_workers=n, worker_options=opts, stop=self.stop, folder=self.folder, metadata=meta,
+                checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
+                stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
+                resume_state=self._resume_state, max_failures=self.max_failures, events=feed is not None))
         self._run_ref = ctrl.run.remote()
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         if self._resume_state is None:

@@ -30,6 +30,12 @@ The rules follow Determined's ``master/pkg/searcher/adaptive_asha.go`` and
   ``max(floor(n / d), 1)`` values in the rung (n counting its own) are strictly
   better than its own, i.e. it lies in the top 1/d, and with fewer than d
   values only the best so far continues. A trial reaching ``max_t`` completes.
+* **An errored trial** (``on_trial_end(..., "failed")``) enters the rung it
+  was training towards with the worst value (Determined's
+  ``trialExitedEarly``: ``math.MaxFloat64``, here ``inf``), so the rung
+  counts it and others may continue more easily; it still counts towards
+  ``max_trials`` (raysha has no invalid-hyperparameter exit, which Determined
+  drops from the rungs and replaces).
 * **Which bracket gets a new trial** (Determined runs the brackets side by side,
   each refilling its own slots; a raysha runner asks one worker at a time):
   among the brackets with trials left and a free concurrency slot, the one that
@@ -248,7 +254,13 @@ class AdaptiveASHA(Scheduler):
     def on_trial_end(self, trial_id: int, status: str) -> None:
         rec = self.trials.get(trial_id)
         if rec is not None and rec.status == TrialStatus.RUNNING:
+            if status == TrialStatus.FAILED.value:
+                # Determined: an errored trial enters the rung it was heading for as the worst value
+                pos = self._next_rung.get(trial_id, len(self._rungs[rec.bracket]))
+                if pos < len(self._rungs[rec.bracket]):
+                    self._rungs[rec.bracket][pos].add(math.inf)
             self._end(rec, TrialStatus(status))
+        self.searcher.on_trial_end(trial_id, status)
 
     def rung_sizes(self) -> dict:
         return {b: {lv: len(r) for lv, r in zip(self.bracket_level_lists[b], self._rungs[b])}

@@ -1,19 +1,28 @@
 """ASHA, stopping and promotion variants, and asynchronous Hyperband (brackets > 1).
 
+Ties in value go to the earlier arrival at the rung (`raysha.schedulers.rungs.Rung`).
+
 Stopping (Syne Tune's ``type="stopping"``): every new trial is started to run
 to ``max_t``; at each rung level the trial's value is entered into the rung and
-it continues iff the value lies in the top r / r_next fraction of the rung
-(``np.quantile`` cutoff), or the rung has fewer than η values.
+it continues iff the value lies in the top r / r_next fraction of the rung,
+or the rung has fewer than η values. For distinct values that is Syne Tune's
+``value <= np.quantile(values, r / r_next)``; a value equal to earlier ones
+ranks after them, so a plateau of identical values stops all but the first η - 1.
 
 Promotion (the original ASHA, ``type="promotion"``): a trial reaching a rung
 pauses. A free worker scans the rungs top-down and resumes the best paused
-trial that lies in the top ⌊|rung| · r / r_next⌋ and was not promoted yet,
-up to the next rung level; otherwise it starts a new trial up to the first rung.
+trial that lies in the top ⌊|rung| · r / r_next⌋ (the ASHA paper's
+``get_job``; ties: earlier arrival first) and was not promoted yet, up to the
+next rung level; otherwise it starts a new trial up to the first rung.
 
 Asynchronous Hyperband: a new trial's bracket b is drawn with probability
 proportional to synchronous Hyperband's bracket sizes; the trial's first rung
 is then ``levels[b]``. One rung system is shared by all brackets, or one per
-bracket with ``rung_system_per_bracket=True``.
+bracket with ``rung_system_per_bracket=True``. Promotion with one system per
+bracket (Syne Tune's rule): a free worker draws a bracket, promotes from that
+bracket's rungs only, and if nothing there can be promoted starts a new trial
+in that bracket. Once no new trial may start (``allow_new=False`` or
+``max_trials`` reached) every bracket's paused trials may still be promoted.
 
 ``max_trials`` caps the trials started. Early checkpoint removal
 (`raysha.schedulers.checkpoints`): ``removable_checkpoints()`` reports, once
@@ -162,8 +171,11 @@ class ASHA(Scheduler):
         if self.type == "stopping":
             return self._start(self._sample_bracket()) if allow_new else DONE
         bracket = self._sample_bracket() if allow_new else 0
-        order = [bracket] + [b for b in range(len(self.systems)) if b != bracket]
-        for b in order if self.rung_system_per_bracket else [0]:
+        if not self.rung_system_per_bracket:
+            systems = [0]
+        else:  # the sampled bracket only (Syne Tune); with no new trials allowed, any bracket
+            systems = [bracket] if allow_new else range(len(self.systems))
+        for b in systems:
             for i in range(min(self._top_index(), len(self.levels)) - 1, -1, -1):
                 rung = self.systems[b].rungs[i]
                 tid = rung.promotable()

@@ -164,7 +164,7 @@ class CheckpointLedger:
             m = math.floor(n_max * q + _EPS)
             threshold = values[m - 1] if 1 <= m <= len(values) else (-math.inf if m == 0 else math.inf)
             while rung.paused:
-                loss, tid = rung.paused[-1]
+                loss, _, tid = rung.paused[-1]
                 if not loss > threshold:
                     break
                 rung.paused.pop()

@@ -25,13 +25,15 @@ the ranking of the same trials one rung below, ``L[k-1]``:
 
 * ``"soft_ranking_auto"`` (default, Syne Tune's PASHA): ε is the
   ``epsilon_percentile`` (90) percentile of the *noisy pair distances*, times
-  ``epsilon_scaling``. A pair of trials that both reported at a resource r in
-  ``(L[k-1], L[k]]`` is noisy at r if, going back over the earlier resources
-  both reported at, their order flipped and then flipped back; its distance is
-  ``|value_a(r) - value_b(r)|``. Until a noisy pair is seen ε keeps its last
-  value (``epsilon`` at first, 0 by default). Pairs are examined once, when
-  the second trial of the pair reports at r (Syne Tune rescans them all on
-  every report; the result is the same).
+  ``epsilon_scaling`` (`NoisyPairs`). Each pair of trials counts once, at the
+  highest resource r in ``(L[k-1], L[k]]`` that both reported: it is noisy
+  there if, going back over the earlier resources both reported at, their
+  order at r flipped and then flipped back, and its distance is
+  ``|value_a(r) - value_b(r)|``. As the pair moves on, its entry moves to the
+  new r (a pair noisy at 3 but not at 4 counts nothing). Until a noisy pair
+  is seen ε keeps its last value (``epsilon`` at first, 0 by default). This
+  is Syne Tune's ``_update_epsilon``, which rescans every pair on every
+  report; raysha updates only the pairs a report touches, with the same result.
 * ``"soft_ranking"``: ε is fixed at ``epsilon``.
 * ``"soft_ranking_std"``, ``"soft_ranking_median_dst"``,
   ``"soft_ranking_mean_dst"``: ε is the standard deviation, or the median /
@@ -89,6 +91,65 @@ def _is_noisy(curve_a: Mapping[float, float], curve_b: Mapping[float, float], r:
     return False
 
 
+class NoisyPairs:
+    """Syne Tune's automatic ε: noisy pairs, each looked at once, at the highest resource both reached.
+
+    `record` every report; only reports inside the window (above the level
+    given as ``floor``) pair up. ``distances`` maps each pair (a, b), a < b,
+    that is noisy at its highest common resource in the window to its distance
+    there. `clear_window` starts a new window (PASHA unlocked a rung).
+
+    >>> pairs = NoisyPairs()
+    >>> a = {1: 0.6, 2: 0.2, 3: 0.7, 4: 0.41}         # a worse, better, worse, worse than b
+    >>> b = {1: 0.5, 2: 0.5, 3: 0.4, 4: 0.40}
+    >>> seen = []
+    >>> for r in (1, 2, 3, 4):
+    ...     _ = pairs.record(0, r, a[r], floor=1); _ = pairs.record(1, r, b[r], floor=1)
+    ...     seen.append({k: round(v, 2) for k, v in pairs.distances.items()})
+    >>> seen                                          # noisy at 3 (0.30), then at 4 (0.01) only
+    [{}, {}, {(0, 1): 0.3}, {(0, 1): 0.01}]
+    """
+
+    def __init__(self):
+        self.curves: dict[int, dict[float, float]] = {}       # every report of every trial
+        self.at: dict[float, list[int]] = {}                  # resource in the window -> trials there
+        self.distances: dict[tuple[int, int], float] = {}     # noisy pairs -> distance
+
+    def record(self, trial_id: int, resource: float, loss: float, floor: float) -> bool:
+        """Store a report; re-examine its pairs at `resource` if above `floor`. True if a distance changed."""
+        curve = self.curves.setdefault(trial_id, {})
+        if resource in curve:
+            return False  # a trial retrained from scratch: keep its first curve
+        curve[resource] = loss
+        if not resource > floor or not math.isfinite(loss):
+            return False
+        others = self.at.setdefault(resource, [])
+        changed = False
+        for u in others:   # resource is the highest both reached: trial_id reports in ascending order
+            pair = (min(u, trial_id), max(u, trial_id))
+            old = self.distances.pop(pair, None)
+            if _is_noisy(curve, self.curves[u], resource):
+                self.distances[pair] = abs(loss - self.curves[u][resource])
+            changed = changed or old != self.distances.get(pair)
+        others.append(trial_id)
+        return changed
+
+    def clear_window(self) -> None:
+        self.at, self.distances = {}, {}
+
+    def state(self) -> dict:
+        return {
+            "curves": [[t, [[r, encode_float(v)] for r, v in c.items()]] for t, c in self.curves.items()],
+            "at": [[r, ts] for r, ts in self.at.items()],
+            "distances": [[a, b, d] for (a, b), d in self.distances.items()],
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.curves = {int(t): {r: decode_float(v) for r, v in c} for t, c in state["curves"]}
+        self.at = {r: [int(t) for t in ts] for r, ts in state["at"]}
+        self.distances = {(int(a), int(b)): float(d) for a, b, d in state.get("distances", [])}
+
+
 class PASHA(ASHA):
     """PASHA: ASHA whose maximum resource starts at the second rung and grows while rankings change.
 
@@ -143,9 +204,7 @@ class PASHA(ASHA):
         self._k = min(1, len(self.levels))  # index into levels + [max_t] of the current maximum
         self.max_t_history: list[tuple[float, float]] = [(0.0, self._level(self._k))]
         self._check = False           # a value entered the top rung since the last check
-        self._curves: dict[int, dict[float, float]] = {}  # every report of every trial (auto ε only)
-        self._at: dict[float, list[int]] = {}             # resource above L[k-1] -> trials reported there
-        self._noisy: list[float] = []                     # noisy pair distances in (L[k-1], L[k]]
+        self._pairs = NoisyPairs()    # the automatic ε's data (soft_ranking_auto only)
 
     # -- the current maximum -----------------------------------------------------
     @property
@@ -167,7 +226,7 @@ class PASHA(ASHA):
             for i in range(min(self._k, len(self.levels)) - 1, -1, -1):
                 rung = rungs[i]
                 if rung.paused:
-                    _, tid = rung.paused[0]
+                    _, _, tid = rung.paused[0]
                     rung.unpause(tid)
                     return self._resume(self.trials[tid], rung.level, self.current_max_t)
             if self.max_trials is not None and len(self.trials) >= self.max_trials:
@@ -199,26 +258,15 @@ class PASHA(ASHA):
 
     # -- ε and the ranking test ----------------------------------------------------------
     def _record(self, trial_id: int, resource: float, loss: float) -> bool:
-        """Store a report; pair it with the others at its resource if above L[k-1]; True if ε changed."""
-        curve = self._curves.setdefault(trial_id, {})
-        if resource in curve:
-            return False  # a trial retrained from scratch: keep its first curve
-        curve[resource] = loss
-        if not resource > self._level(self._k - 1) or not math.isfinite(loss):
+        """Pass a report to the noisy pairs; re-estimate ε if they changed. True if ε changed."""
+        if not self._pairs.record(trial_id, resource, loss, floor=self._level(self._k - 1)):
             return False
-        others = self._at.setdefault(resource, [])
-        added = False
-        for u in others:
-            other = self._curves[u]
-            if _is_noisy(curve, other, resource):
-                self._noisy.append(abs(curve[resource] - other[resource]))
-                added = True
-        others.append(trial_id)
-        if added:
-            old = self.epsilon
-            self.epsilon = float(np.percentile(self._noisy, self.epsilon_percentile)) * self.epsilon_scaling
-            return self.epsilon != old
-        return False
+        distances = list(self._pairs.distances.values())
+        if not distances:
+            return False  # no noisy pair left: ε keeps its last value (Syne Tune)
+        old = self.epsilon
+        self.epsilon = float(np.percentile(distances, self.epsilon_percentile)) * self.epsilon_scaling
+        return self.epsilon != old
 
     def _epsilon_for(self, values: list) -> float:
         crit = self.ranking_criterion
@@ -254,7 +302,7 @@ class PASHA(ASHA):
         self._k += 1
         self.max_t_history.append((float(now), self.current_max_t))
         # ε is estimated from pairs in (L[k-1], L[k]] only: reports there come from now on
-        self._at, self._noisy = {}, []
+        self._pairs.clear_window()
 
     # -- state ------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -263,9 +311,7 @@ class PASHA(ASHA):
             "k": self._k,
             "epsilon": self.epsilon,
             "history": [list(h) for h in self.max_t_history],
-            "curves": [[t, [[r, encode_float(v)] for r, v in c.items()]] for t, c in self._curves.items()],
-            "at": [[r, ts] for r, ts in self._at.items()],
-            "noisy": self._noisy,
+            "pairs": self._pairs.state(),
         }
         return state
 
@@ -275,7 +321,6 @@ class PASHA(ASHA):
         self._k = int(p["k"])
         self.epsilon = float(p["epsilon"])
         self.max_t_history = [(float(a), b) for a, b in p["history"]]
-        self._curves = {int(t): {r: decode_float(v) for r, v in c} for t, c in p["curves"]}
-        self._at = {r: [int(t) for t in ts] for r, ts in p["at"]}
-        self._noisy = [float(x) for x in p["noisy"]]
+        self._pairs = NoisyPairs()
+        self._pairs.load(p["pairs"] if "pairs" in p else p)  # older states kept curves and at in "pasha"
         self._check = False

@@ -13,8 +13,10 @@ name                      scheduler
 ``hyperband-promotion``   asynchronous Hyperband, promotion
 ``pasha``                 ``PASHA`` (promotion)
 ``adaptive``              ``AdaptiveASHA`` (``reduction_factor`` is its ``divisor``)
-``sync-sh``               ``SyncSuccessiveHalving``
-``sync-hyperband``        ``SyncHyperband`` (all brackets)
+``sync-sh``               ``SyncSuccessiveHalving`` (a free worker opens the next bracket, Syne Tune)
+``sync-hyperband``        ``SyncHyperband`` (all brackets; free workers open the next bracket)
+``sync-sh-strict``        ``SyncSuccessiveHalving(strict=True)``: one bracket at a time, workers wait
+``sync-hyperband-strict`` ``SyncHyperband(strict=True)``
 ``random``                ``RandomSearch``
 ========================  ====================================================================
 
@@ -117,9 +119,14 @@ ENTRIES: tuple[Entry, ...] = (
           preview_pasha),
     Entry("adaptive", AdaptiveASHA, "Determined's adaptive ASHA: several brackets side by side",
           preview_adaptive, rung_args={"reduction_factor": "divisor"}),
-    Entry("sync-sh", SyncSuccessiveHalving, "synchronous successive halving (the baseline with waits)",
-          preview_sync),
-    Entry("sync-hyperband", SyncHyperband, "synchronous Hyperband: its brackets in turn", preview_sync),
+    Entry("sync-sh", SyncSuccessiveHalving, "synchronous successive halving; a worker free at a "
+          "synchronisation point opens the next bracket (Syne Tune)", preview_sync),
+    Entry("sync-hyperband", SyncHyperband, "synchronous Hyperband: its brackets in turn, overlapping "
+          "where workers are free", preview_sync),
+    Entry("sync-sh-strict", SyncSuccessiveHalving, "synchronous successive halving, one bracket at a time: "
+          "free workers wait at each synchronisation point", preview_sync, {"strict": True}),
+    Entry("sync-hyperband-strict", SyncHyperband, "synchronous Hyperband, one bracket at a time (workers wait)",
+          preview_sync, {"strict": True}),
     Entry("random", RandomSearch, "asynchronous random search: every trial runs to max_t",
           preview_random, rung_args={}),
 )

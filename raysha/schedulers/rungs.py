@@ -3,16 +3,18 @@
 Each `Rung` keeps its metric values (as losses: lower is better) in a dict by
 trial and tracks the one order statistic its rule needs with an
 `OrderStatistic`: two heaps split at the target index, so recording a value
-and reading the quantile cutoff (stopping) or the promotion threshold cost
+and deciding (stop or continue; may the best paused trial be promoted?) cost
 O(log n) — Ray Tune recomputes a percentile over the whole rung on every
-report, O(n). The trials paused at a rung wait in a `SortedList` by loss, so
-the best of them is found in O(1) and removed in O(log n).
+report, O(n). Ties in value go to the earlier arrival at the rung (`Rung`
+spells out both rules). The trials paused at a rung wait in a `SortedList` by
+(loss, arrival), so the best of them is found in O(1) and removed in O(log n).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import operator
 from typing import Optional, Sequence
 
 from sortedcontainers import SortedList
@@ -79,9 +81,11 @@ class OrderStatistic:
     """The k-th smallest of a growing multiset, for a k that grows with its size.
 
     Two heaps split the values at the target index: ``low`` (a max-heap of the
-    ``target(n)`` smallest) and ``high`` (a min-heap of the rest). An insert
-    is a heap push plus at most a move or two between the heaps, all in C, so
-    O(log n) at a far smaller constant than a sorted container.
+    ``target(n)`` smallest, stored negated by ``negate``) and ``high`` (a
+    min-heap of the rest). An insert is a heap push plus at most a move or two
+    between the heaps, all in C, so O(log n) at a far smaller constant than a
+    sorted container. Values are floats, or ``(loss, arrival)`` pairs with
+    ``negate=negate_pair`` (promotion rungs: ties in loss go to the earlier arrival).
 
     >>> median = OrderStatistic(lambda n: (n + 1) // 2)   # the lower median
     >>> for v in [5.0, 1.0, 4.0, 2.0, 3.0]:
@@ -90,68 +94,87 @@ class OrderStatistic:
     (3.0, 4.0)
     """
 
-    __slots__ = ("target", "low", "high")
+    __slots__ = ("target", "negate", "low", "high")
 
-    def __init__(self, target):
+    def __init__(self, target, negate=operator.neg):
         self.target = target  # n -> how many values belong in `low`
+        self.negate = negate
         self.low: list = []   # negated: a max-heap
         self.high: list = []
 
-    def add(self, v: float) -> None:
-        low, high = self.low, self.high
-        if low and v <= -low[0]:
-            heapq.heappush(low, -v)
+    def add(self, v) -> None:
+        low, high, neg = self.low, self.high, self.negate
+        if low and v <= neg(low[0]):
+            heapq.heappush(low, neg(v))
         else:
             heapq.heappush(high, v)
         want = self.target(len(low) + len(high))
         while len(low) > want:
-            heapq.heappush(high, -heapq.heappop(low))
+            heapq.heappush(high, neg(heapq.heappop(low)))
         while len(low) < want and high:
-            heapq.heappush(low, -heapq.heappop(high))
+            heapq.heappush(low, neg(heapq.heappop(high)))
 
-    def at_target(self) -> float:
+    def at_target(self):
         """The largest value in `low`: the ``target(n) - 1``-th smallest overall."""
-        return -self.low[0]
+        return self.negate(self.low[0])
 
-    def above_target(self) -> float:
+    def above_target(self):
         return self.high[0]
 
 
-class Rung:
-    """One rung level: every loss recorded there, and the trials paused there.
+def negate_pair(key: tuple) -> tuple:
+    """``(loss, arrival)`` -> ``(-loss, -arrival)``: `OrderStatistic`'s max-heap order for pairs."""
+    return (-key[0], -key[1])
 
-    ``quantile`` is r / r_next: a value continues (stopping) or may be
-    promoted (promotion) when it lies in that top fraction of the rung.
-    With fewer than ``min_entries`` (η for geometric levels) values the
-    stopping rule lets the trial continue. A stopping rung tracks the order
-    statistic at ``floor((n - 1) q)`` (the quantile cutoff), a promotion rung
-    the one at ``floor(n q) - 1`` (the last place that may be promoted).
+
+class Rung:
+    """One rung level: every loss recorded there, in order of arrival, and the trials paused there.
+
+    ``quantile`` is q = r / r_next. Ties are broken by arrival: of two equal
+    values the one recorded first ranks better. Both rules read one order
+    statistic of the rung (O(log n)):
+
+    * **promotion** (the ASHA paper's ``get_job``): a paused trial may be
+      promoted iff its place in the rung, ordered by (value, arrival), is
+      among the first ⌊n · q⌋. The best paused trial is the candidate.
+    * **stopping**: a value just recorded continues iff its place, ordered by
+      (value, arrival), is at most ⌊(n - 1) · q⌋ (0-based), i.e. at most
+      ⌊(n - 1) · q⌋ other values are better *or equal*, or the rung has fewer
+      than ``min_entries`` (η for geometric levels) values. For distinct
+      values this is exactly Syne Tune's ``value <= np.quantile(values, q)``;
+      a value that only ties the values before it does not count as better
+      than them, so a plateau of identical values stops every trial after the
+      first η - 1 (Syne Tune's rule would let them all continue).
 
     >>> rung = Rung(level=1, quantile=1 / 3)            # stopping: keep the top third
     >>> [rung.add(tid, loss) and rung.continues(loss) for tid, loss in enumerate([0.5, 0.2, 0.9, 0.4])]
     [True, True, False, True]
-    >>> rung.cutoff()                                   # np.quantile([0.5, 0.2, 0.9, 0.4], 1/3)
-    0.4
-    >>> prom = Rung(level=1, quantile=1 / 3, promotion=True)
-    >>> for tid, loss in enumerate([0.5, 0.2, 0.9]):
-    ...     _ = prom.add(tid, loss); prom.pause(tid)
-    >>> prom.promotable()                               # trial 1 is in the top floor(3 / 3) = 1
-    1
+    >>> plateau = Rung(level=1, quantile=1 / 2)
+    >>> [plateau.add(tid, 0.9) and plateau.continues(0.9) for tid in range(4)]
+    [True, False, False, False]
+    >>> prom = Rung(level=1, quantile=1 / 2, promotion=True)
+    >>> for tid in range(4):                            # four equal values
+    ...     _ = prom.add(tid, 0.9); prom.pause(tid)
+    >>> first = prom.promotable(); prom.unpause(first)
+    >>> second = prom.promotable(); prom.unpause(second)
+    >>> first, second, prom.promotable()                # the top floor(4 / 2) = 2, earliest first
+    (0, 1, None)
     """
 
-    __slots__ = ("level", "quantile", "min_entries", "promotion", "losses", "stat", "paused")
+    __slots__ = ("level", "quantile", "min_entries", "promotion", "losses", "arrival", "stat", "paused")
 
     def __init__(self, level: float, quantile: float, promotion: bool = False):
         self.level = level
         self.quantile = quantile
         self.promotion = promotion
         self.min_entries = max(2, math.ceil(1.0 / quantile - _EPS))
-        self.losses: dict[int, float] = {}
+        self.losses: dict[int, float] = {}   # in order of arrival
+        self.arrival: dict[int, int] = {}    # trial -> its place in the order of arrival
         if promotion:
-            self.stat = OrderStatistic(lambda n: math.floor(n * quantile + _EPS))
+            self.stat = OrderStatistic(lambda n: math.floor(n * quantile + _EPS), negate_pair)
         else:
             self.stat = OrderStatistic(lambda n: math.floor((n - 1) * quantile + _EPS) + 1)
-        self.paused = SortedList()  # (loss, trial_id), paused here and not promoted yet
+        self.paused = SortedList()  # (loss, arrival, trial_id), paused here and not promoted yet
 
     def __len__(self) -> int:
         return len(self.losses)
@@ -165,61 +188,58 @@ class Rung:
         """Record a trial's value here once; False if it was already recorded."""
         if trial_id in self.losses:
             return False
+        seq = len(self.losses)
         self.losses[trial_id] = loss
-        self.stat.add(loss)
+        self.arrival[trial_id] = seq
+        self.stat.add((loss, seq) if self.promotion else loss)
         return True
 
-    def cutoff(self) -> float:
-        """``np.quantile(values, quantile)`` (linear interpolation) of a stopping rung."""
-        n = len(self.losses)
-        h = (n - 1) * self.quantile
-        frac = h - math.floor(h + _EPS)
-        low = self.stat.at_target()
-        if frac <= _EPS or not self.stat.high:
-            return low
-        high = self.stat.above_target()
-        if math.isinf(high) or math.isinf(low):
-            return high
-        return low + frac * (high - low)
-
     def continues(self, loss: float) -> bool:
-        """The stopping rule for a value already added to this rung."""
+        """The stopping rule for the value recorded last (see the class docstring)."""
         if len(self.losses) < self.min_entries:
             return True
-        return loss < math.inf and loss <= self.cutoff()
+        # `low` holds the floor((n-1) q) + 1 smallest: the value is among them,
+        # ahead of every equal value recorded before it, iff the rest are all worse
+        return loss < math.inf and (not self.stat.high or self.stat.above_target() > loss)
 
     def pause(self, trial_id: int) -> None:
-        self.paused.add((self.losses[trial_id], trial_id))
+        self.paused.add((self.losses[trial_id], self.arrival[trial_id], trial_id))
 
     def unpause(self, trial_id: int) -> None:
-        self.paused.discard((self.losses[trial_id], trial_id))
+        self.paused.discard((self.losses[trial_id], self.arrival[trial_id], trial_id))
+
+    def paused_ids(self) -> list[int]:
+        """The trials paused here, best first (value, then arrival)."""
+        return [t for _, _, t in self.paused]
 
     def promotable(self) -> Optional[int]:
         """The best paused trial if it lies in the top ⌊|rung| · quantile⌋, else None.
 
-        Its rank (values strictly better) is below k iff the k-th smallest
-        value is not better than it.
+        Its place in the (value, arrival) order is below k iff the k-th
+        smallest (value, arrival) pair is not before its own.
         """
         if not self.paused or not self.stat.low:
             return None
-        loss, trial_id = self.paused[0]
+        loss, seq, trial_id = self.paused[0]
         if loss == math.inf:
             return None
-        return trial_id if self.stat.at_target() >= loss else None
+        return trial_id if self.stat.at_target() >= (loss, seq) else None
 
     def state(self) -> dict:
         return {
             "level": self.level,
             "losses": [[t, encode_float(v)] for t, v in self.losses.items()],
-            "paused": [t for _, t in self.paused],
+            "paused": self.paused_ids(),
         }
 
     def load(self, state: dict) -> None:
-        self.losses = {}
-        self.stat = OrderStatistic(self.stat.target)
-        for t, v in state["losses"]:
+        self.losses, self.arrival = {}, {}
+        self.stat = OrderStatistic(self.stat.target, self.stat.negate)
+        for t, v in state["losses"]:   # in order of arrival: the same ties
             self.add(int(t), decode_float(v))
-        self.paused = SortedList((self.losses[t], t) for t in state["paused"])
+        self.paused = SortedList()
+        for t in state["paused"]:
+            self.pause(int(t))
 
 
 class RungSystem:

@@ -172,3 +172,31 @@ def test_start_jobs_carry_their_bracket():
     assert [j.bracket for j in jobs] == [0, 1, 2]
     assert all(j.kind == JobKind.START for j in jobs)
     assert s.next_job(0).kind == JobKind.WAIT, "every bracket at its concurrency limit"
+
+
+def test_an_errored_trial_counts_as_the_worst_value_in_its_rung():
+    """Determined's trialExitedEarly: the rung it was heading for records MaxFloat64 for it."""
+    s = adaptive(search_mode="aggressive", divisor=2, max_t=8, max_trials=100)
+    assert s.bracket_level_lists == [[1, 2, 4, 8]]
+    a, b, c = (s.next_job(0) for _ in range(3))
+    assert s.on_report(a.trial_id, 1, {"err": 0.5}, 0) == Decision.CONTINUE   # alone: the best so far
+    s.on_trial_end(b.trial_id, "failed")                                       # errs before epoch 1
+    assert s.rung_sizes()[0][1] == 2
+    assert s.on_report(c.trial_id, 1, {"err": 0.6}, 0) == Decision.STOP          # n 3: top 1, 0.6 is second
+    d = s.next_job(0)
+    # n = 4 with the errored one: the top floor(4 / 2) = 2 go on and 0.55 is second (dropped: n = 3, top 1: stop)
+    assert s.on_report(d.trial_id, 1, {"err": 0.55}, 0) == Decision.CONTINUE
+    state = json.loads(json.dumps(s.state_dict(), allow_nan=False))
+    restored = adaptive(search_mode="aggressive", divisor=2, max_t=8, max_trials=100)
+    restored.load_state_dict(state)
+    assert restored.rung_sizes() == s.rung_sizes()
+
+
+def test_an_errored_trial_past_a_rung_enters_the_next_one():
+    s = adaptive(search_mode="aggressive", divisor=2, max_t=8, max_trials=100)
+    j = s.next_job(0)
+    s.on_report(j.trial_id, 1, {"err": 0.5}, 0)
+    s.on_trial_end(j.trial_id, "failed")
+    assert s.rung_sizes()[0] == {1: 1, 2: 1, 4: 0}
+    s.on_trial_end(j.trial_id, "failed")   # a second end changes nothing
+    assert s.rung_sizes()[0] == {1: 1, 2: 1, 4: 0}

@@ -60,7 +60,7 @@ def test_promotion_sets_max_resource_attr_for_the_job():
     assert j.config["max_epochs"] == 2 and j.milestones == (2,)
 
 
-def reference_continues(prior, value, q, min_entries):
+def syne_tune_continues(prior, value, q, min_entries):
     """Syne Tune's rule, by brute force: insert, then value <= np.quantile(values, q)."""
     values = prior + [value]
     if len(values) < min_entries:
@@ -68,19 +68,69 @@ def reference_continues(prior, value, q, min_entries):
     return value <= np.quantile(values, q)
 
 
-@pytest.mark.parametrize("eta, mode", [(2, "min"), (3, "min"), (3, "max"), (4, "min")])
-def test_stopping_rule_matches_quantile_reference(eta, mode):
+def tie_rule_continues(prior, value, q, min_entries):
+    """raysha's documented rule, by brute force: the newcomer ranks after every equal value before it."""
+    values = prior + [value]
+    if len(values) < min_entries:
+        return True
+    place = sum(1 for v in prior if v <= value)
+    return value < math.inf and place <= math.floor((len(values) - 1) * q + 1e-9)
+
+
+def run_stopping_stream(eta, mode, values, reference):
     s = asha(mode=mode, grace_period=1, reduction_factor=eta, max_t=eta * eta)
-    rng = np.random.default_rng(eta)
     sign = 1 if mode == "min" else -1
     prior = []
-    for i in range(300):
+    for i, v in enumerate(values):
         j = s.next_job(0)
-        v = float(np.round(rng.random(), 2))  # ties included
         d = s.on_report(j.trial_id, 1, {"validation_error": v}, 0)
-        expected = reference_continues(prior, sign * v, 1 / eta, eta)
+        expected = reference(prior, sign * v, 1 / eta, eta)
         assert (d == Decision.CONTINUE) == expected, (i, v)
         prior.append(sign * v)
+
+
+@pytest.mark.parametrize("eta, mode", [(2, "min"), (3, "min"), (3, "max"), (4, "min")])
+def test_stopping_rule_on_distinct_values_is_syne_tunes_quantile_rule(eta, mode):
+    rng = np.random.default_rng(eta)
+    run_stopping_stream(eta, mode, [float(v) for v in rng.permutation(300) / 300], syne_tune_continues)
+
+
+@pytest.mark.parametrize("eta, mode", [(2, "min"), (3, "min"), (3, "max"), (4, "min")])
+def test_stopping_rule_with_ties_ranks_the_newcomer_after_equal_values(eta, mode):
+    rng = np.random.default_rng(eta)
+    run_stopping_stream(eta, mode, [float(np.round(rng.random(), 1)) for _ in range(300)], tie_rule_continues)
+
+
+def test_stopping_plateau_does_not_keep_every_trial_running():
+    """14 identical values at the first rung (d2l's diverged LeNets sit at 0.9): only the first η - 1 go on."""
+    s = asha(grace_period=1, reduction_factor=2, max_t=8)
+    decisions = []
+    for _ in range(14):
+        j = s.next_job(0)
+        decisions.append(s.on_report(j.trial_id, 1, {"validation_error": 0.8999999761581421}, 0))
+    assert decisions == [Decision.CONTINUE] + [Decision.STOP] * 13
+    j = s.next_job(0)   # a better value still continues
+    assert s.on_report(j.trial_id, 1, {"validation_error": 0.5}, 0) == Decision.CONTINUE
+
+
+def test_promotion_plateau_promotes_exactly_the_top_half():
+    """The issue's trace: 14 equal values at rung 1, η 2, one worker -> floor(14 / 2) = 7 promotions, earliest first."""
+    s = asha(type="promotion", grace_period=1, reduction_factor=2, max_t=8, max_trials=14)
+    promoted_from_1, entered_1 = [], []
+    while True:
+        j = s.next_job(0)
+        if j.kind == JobKind.DONE:
+            break
+        if j.kind == JobKind.RESUME and j.start == 1:
+            promoted_from_1.append(j.trial_id)
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            if r == 1:
+                entered_1.append(j.trial_id)
+            d = s.on_report(j.trial_id, r, {"validation_error": 0.9}, 0)
+        assert d in (Decision.PAUSE, Decision.STOP)
+    assert len(entered_1) == 14
+    assert sorted(promoted_from_1) == entered_1[:7], "ties go to the earlier arrival"
+    assert s.rung_sizes()[0] == {1: 14, 2: 7, 4: 3}
 
 
 def test_fewer_than_eta_entries_continue():
@@ -231,27 +281,65 @@ def test_wall_time_resource_levels_are_floats():
 
 
 @pytest.mark.parametrize("q", [1 / 2, 1 / 3, 0.8])
-def test_rung_order_statistics_match_brute_force(q):
+def test_promotion_rule_with_ties_matches_brute_force(q):
     from raysha.schedulers.rungs import Rung
 
     rng = np.random.default_rng(int(q * 100))
-    stop, promo = Rung(1, q), Rung(1, q, promotion=True)
+    promo = Rung(1, q, promotion=True)
+    order, paused = [], []
     for t in range(400):
-        v = float(np.round(rng.random(), 2)) if t % 7 else math.inf
-        stop.add(t, v)
+        v = float(np.round(rng.random(), 1)) if t % 7 else math.inf
         promo.add(t, v)
-        values = sorted(stop.losses.values())
-        with np.errstate(invalid="ignore"):  # numpy's inf - inf while interpolating
-            reference = np.quantile(values, q) if len(values) >= 2 else math.nan
-        if math.isfinite(reference):
-            assert math.isclose(stop.cutoff(), reference, abs_tol=1e-12)
+        order.append((v, t))            # arrival order is trial order here
         if rng.random() < 0.5:
             promo.pause(t)
-        if promo.paused and rng.random() < 0.2:
-            promo.unpause(promo.paused[-1][1])
-        best = promo.paused[0] if promo.paused else None
-        k = math.floor(len(values) * q + 1e-9)
-        expected = None
-        if best is not None and best[0] < math.inf and sum(x < best[0] for x in values) < k:
-            expected = best[1]
+            paused.append(t)
+        if paused and rng.random() < 0.2:
+            worst = max(paused, key=lambda p: (promo.losses[p], p))
+            promo.unpause(worst)
+            paused.remove(worst)
+        k = math.floor(len(order) * q + 1e-9)
+        top_k = {tid for _, tid in sorted(order)[:k]}
+        best = min(paused, key=lambda p: (promo.losses[p], p)) if paused else None
+        expected = best if best is not None and promo.losses[best] < math.inf and best in top_k else None
         assert promo.promotable() == expected
+
+
+def _promotable_brackets(s):
+    return {b for b, system in enumerate(s.systems) if any(r.promotable() is not None for r in system.rungs)}
+
+
+def test_rung_system_per_bracket_promotes_from_the_sampled_bracket_only():
+    """Syne Tune: the drawn bracket promotes from its own rungs, else starts a new trial there."""
+    s = asha(type="promotion", grace_period=1, reduction_factor=3, max_t=27, brackets=3,
+             rung_system_per_bracket=True, random_seed=5)
+    rng = np.random.default_rng(5)
+    starts_beside_promotable = 0
+    for _ in range(400):
+        ready = _promotable_brackets(s)
+        j = s.next_job(0)
+        if j.kind == JobKind.START:
+            assert j.bracket not in ready, "a bracket with a promotable trial promotes it"
+            starts_beside_promotable += bool(ready)
+        else:
+            assert j.kind == JobKind.RESUME and j.bracket in ready
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            s.on_report(j.trial_id, r, {"validation_error": float(rng.random())}, 0)
+    assert starts_beside_promotable > 10, "another bracket's promotable trial waits for its own bracket"
+
+
+def test_rung_system_per_bracket_promotes_from_any_bracket_once_no_new_trials_may_start():
+    s = asha(type="promotion", grace_period=1, reduction_factor=3, max_t=27, brackets=3,
+             rung_system_per_bracket=True, random_seed=5)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        j = s.next_job(0)
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            s.on_report(j.trial_id, r, {"validation_error": float(rng.random())}, 0)
+    while _promotable_brackets(s):
+        ready = _promotable_brackets(s)
+        j = s.next_job(0, allow_new=False)
+        assert j.kind == JobKind.RESUME and j.bracket in ready
+        for r in range(int(j.start) + 1, int(j.until) + 1):
+            s.on_report(j.trial_id, r, {"validation_error": float(rng.random())}, 0)
+    assert s.next_job(0, allow_new=False).kind == JobKind.DONE

@@ -126,6 +126,76 @@ def test_auto_epsilon_from_pairs_whose_order_flips_and_flips_back():
     assert s.epsilon == pytest.approx(0.07)
 
 
+def test_auto_epsilon_one_noisy_pair_is_its_distance_at_the_highest_epoch_both_reached():
+    """Worked by hand with Syne Tune's _update_epsilon: window (1, 4], the pair is noisy at 3 and at 4.
+
+    Syne Tune looks at the pair once, at epoch 4: ε = |0.41 - 0.40| = 0.01. Counting it at
+    every epoch (raysha before) gave percentile_90([0.30, 0.01]) = 0.271.
+    """
+    s = pasha(type="stopping", max_t=64, grace_period=1, reduction_factor=4)
+    assert s.levels == [1, 4, 16] and s.current_max_t == 4
+    a, b = s.next_job(0).trial_id, s.next_job(0).trial_id
+    curve_a = {1: 0.6, 2: 0.2, 3: 0.7, 4: 0.41}
+    curve_b = {1: 0.5, 2: 0.5, 3: 0.4, 4: 0.40}
+    seen = []
+    for r in (1, 2, 3, 4):
+        s.on_report(a, r, {"err": curve_a[r]}, float(r))
+        seen.append(s.epsilon)
+        s.on_report(b, r, {"err": curve_b[r]}, float(r))
+        seen.append(s.epsilon)
+    assert seen == pytest.approx([0, 0, 0, 0, 0, 0.30, 0.30, 0.01])
+    assert s.current_max_t == 4, "the ranking at 4 (b, a) is the one at 1: no growth"
+
+
+def syne_tune_epsilon(curves, bottom, top, epsilon, percentile=90):
+    """Syne Tune's PASHARungSystem._update_epsilon, transcribed (every trial reports every epoch)."""
+    current_max_epoch = max(max(c) for c in curves.values() if c)
+    seen, distances = set(), []
+    for epoch in range(min(current_max_epoch, top), min(bottom, current_max_epoch), -1):
+        there = sorted(t for t, c in curves.items() if epoch in c)
+        for i, c1 in enumerate(there):
+            for c2 in there[i + 1:]:
+                if (c1, c2) in seen:
+                    continue
+                seen.add((c1, c2))
+                p1, p2 = curves[c1][epoch], curves[c2][epoch]
+                cond, opposite = p1 > p2, False
+                for prev in range(epoch - 1, 0, -1):
+                    p_cond = curves[c1][prev] > curves[c2][prev]
+                    if p_cond == (not cond):
+                        opposite = True
+                    if opposite and p_cond == cond:
+                        distances.append(abs(p1 - p2))
+                        break
+    return float(np.percentile(distances, percentile)) if distances else epsilon
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auto_epsilon_matches_syne_tunes_rule_on_noisy_random_curves(seed):
+    rng = np.random.default_rng(seed)
+    s = pasha(type="stopping", max_t=64, grace_period=1, reduction_factor=4, random_seed=seed)
+    # noisy curves, six trials at a time, reported one epoch at a time in a random interleaving,
+    # until the maximum first grows
+    curves, live, window, epsilons = {}, [], [], set()
+    while len(curves) < 60 and s.current_max_t == 4:
+        while len(live) < 6 and len(curves) < 60:
+            j = s.next_job(0)
+            assert j.kind == JobKind.START
+            curves[j.trial_id] = {}
+            live.append(j.trial_id)
+        t = live[int(rng.integers(len(live)))]
+        r = len(curves[t]) + 1
+        curves[t][r] = float(np.round(0.5 + 0.1 * rng.standard_normal(), 3))
+        expected = syne_tune_epsilon(curves, s.levels[0], s.current_max_t, s.epsilon)
+        d = s.on_report(t, r, {"err": curves[t][r]}, float(r))
+        assert s.epsilon == pytest.approx(expected), (t, r)
+        epsilons.add(s.epsilon)
+        window.append(r)
+        if d != Decision.CONTINUE:
+            live.remove(t)
+    assert window.count(4) >= 2 and len(epsilons) >= 2, "noisy pairs were found"
+
+
 def test_stopping_variant_pauses_at_the_maximum_and_resumes_after_growth():
     s = pasha(type="stopping", ranking_criterion="soft_ranking")
     # first trial: alone everywhere, continues; pauses at the current maximum 3

@@ -14,10 +14,10 @@ from raysha.space import uniform
 SPACE = {"x": uniform(0, 1), "max_epochs": 27}
 # the names `raysha run`, `raysha simulate` and `raysha preview` accept
 CLI_NAMES = ["asha", "asha-promotion", "hyperband", "hyperband-promotion", "pasha", "adaptive", "sync-sh",
-             "sync-hyperband", "random"]
+             "sync-hyperband", "sync-sh-strict", "sync-hyperband-strict", "random"]
 CLASSES = {"asha": ASHA, "asha-promotion": ASHA, "hyperband": ASHA, "hyperband-promotion": ASHA, "pasha": PASHA,
            "adaptive": AdaptiveASHA, "sync-sh": SyncSuccessiveHalving, "sync-hyperband": SyncHyperband,
-           "random": RandomSearch}
+           "sync-sh-strict": SyncSuccessiveHalving, "sync-hyperband-strict": SyncHyperband, "random": RandomSearch}
 
 
 def test_names_are_the_cli_names():
@@ -44,6 +44,9 @@ def test_the_name_fixes_the_variant():
     hb, hbp = make("hyperband"), make("hyperband-promotion")
     assert (hb.type, hb.brackets) == ("stopping", 4) and (hbp.type, hbp.brackets) == ("promotion", 4)
     assert make("sync-hyperband").brackets == 4 and make("sync-sh").brackets == 1
+    assert not make("sync-sh").strict and not make("sync-hyperband").strict
+    assert make("sync-sh-strict").strict and make("sync-hyperband-strict").strict
+    assert make("sync-hyperband-strict").brackets == 4 and make("sync-sh-strict").brackets == 1
     assert make("pasha").type == "promotion"
 
 

@@ -52,13 +52,17 @@ def test_state_is_strict_json_and_restores_the_same_decisions(name):
     assert log_a == log_b and len(log_a) > 40
 
 
-def test_older_sync_state_with_repr_strings_still_loads():
-    a = registry.make("sync-sh", SPACE, "loss", max_resource_attr="max_epochs")
+def test_older_sync_state_one_bracket_with_repr_strings_still_loads():
+    """The format before brackets could overlap (and before floats.py): one bracket, repr'd losses."""
+    a = registry.make("sync-sh-strict", SPACE, "loss", max_resource_attr="max_epochs")
     _drive(a, 5, [])
-    state = a.state_dict()
-    assert state["sync"]["results"], "the rung has results to encode"
+    state = json.loads(json.dumps(a.state_dict()))
+    (bracket,) = state["sync"]["brackets"]
+    assert bracket["results"], "the rung has results to encode"
     old = json.loads(json.dumps(state))
-    old["sync"]["results"] = [[t, repr(float(v))] for t, v in old["sync"]["results"]]  # the format before floats.py
-    b = registry.make("sync-sh", SPACE, "loss", max_resource_attr="max_epochs")
+    old["sync"] = {"iteration": bracket["id"], "rung": bracket["rung"], "members": bracket["members"],
+                   "queue": bracket["queue"],
+                   "results": [[t, repr(float(v))] for t, v in bracket["results"]]}
+    b = registry.make("sync-sh-strict", SPACE, "loss", max_resource_attr="max_epochs")
     b.load_state_dict(old)
     assert b.state_dict() == state
