@@ -281,8 +281,9 @@ class Controller:
             self.failures.trial_failed(tid)
         if rj.final == "stop" or end in ("completed", "failed"):   # the trial is finished
             self.ckpts.release([tid])
-            if self.events is not None:
-                self.events.trial_ended(tid, "stopped" if rj.final == "stop" else end)
+            if self.events is not None:   # (a STOP at max_t is a completed trial: the scheduler says which)
+                rec = self.scheduler.trials.get(tid)
+                self.events.trial_ended(tid, rec.status.value if rec is not None else end or "stopped")
         for t in self.scheduler.removable_checkpoints():
             self.ckpts.release([t])
             running = self.jobs.for_trial(t)
