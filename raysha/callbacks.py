@@ -1,29 +1,17 @@
 """Driver-side hooks: `Callback` and the `CallbackRunner` that feeds it in batches.
 
-The driver already polls the scheduler actor about once a second for the progress
-table; the same poll brings the result rows reported since the last one and the
-trials' statuses. `CallbackRunner.feed` turns such a batch into hook calls, in the
-driver process: a slow or raising callback never slows the scheduler actor. A
-callback that raises is reported once (with its traceback) and keeps being called;
-the experiment goes on.
+`Tuner(callbacks=[...])`: while `fit()` waits, the driver polls the scheduler actor
+about once a second for the trial events since its last poll
+(`raysha.runtime.events`, `raysha.runtime.watch`), and the `CallbackRunner` turns
+them into hook calls, in the driver process: a slow or raising callback never slows
+the scheduler actor. A callback that raises is reported once (with its traceback)
+and keeps being called; the experiment goes on. `CallbackRunner.feed` takes a batch
+of rows and trial statuses directly (for other drivers).
 
 Every trial gets exactly one ``on_trial_start`` (before its first ``on_report``) and
 exactly one ``on_trial_end``: when the scheduler stops or completes it, when it
 fails, or, for trials left paused or running when the experiment ends, just
 before ``on_experiment_end``.
-
->>> class Count(Callback):
-...     def __init__(self):
-...         self.reports = 0
-...     def on_report(self, trial_id, row):
-...         self.reports += 1
->>> c = Count()
->>> runner = CallbackRunner([c], ExperimentInfo(name="demo", folder="/tmp/demo", metric="loss", mode="min"))
->>> runner.feed(rows=[{"trial_id": 0, "epoch": 1, "loss": 0.5, "config_x": 1.0}])
->>> runner.feed(trials={0: {"status": "completed", "config": {"x": 1.0}}})
->>> runner.end(None)
->>> c.reports, runner.ended
-(1, {0: 'completed'})
 """
 
 from __future__ import annotations
@@ -38,7 +26,11 @@ FINISHED = ("stopped", "completed", "failed")
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentInfo:
-    """What a callback knows about the experiment before the first trial starts."""
+    """What a callback knows about the experiment before the first trial starts.
+
+    >>> ExperimentInfo("demo", "/tmp/demo", metric="loss").mode
+    'min'
+    """
 
     name: str
     folder: str
@@ -54,6 +46,12 @@ class Callback:
     attribute, the reported metrics, ``config_*``, ``tuner_time``, ``decision`` ...).
     ``status`` is the trial's final status: ``stopped``, ``completed``, ``failed``,
     or ``paused`` / ``running`` when the experiment ended first.
+
+    >>> class Hello(Callback):
+    ...     def on_trial_start(self, trial_id, config):
+    ...         print("trial", trial_id, config)
+    >>> Hello().on_trial_start(0, {"lr": 0.1})
+    trial 0 {'lr': 0.1}
     """
 
     def on_experiment_start(self, info: ExperimentInfo) -> None:
@@ -85,7 +83,21 @@ def _replayed(row: Mapping, last: Optional[Mapping], attr: str) -> bool:
 
 
 class CallbackRunner:
-    """Turns polled batches (rows and trial statuses) into hook calls on each callback."""
+    """Turns polled batches (rows and trial statuses) into hook calls on each callback.
+
+    >>> class Count(Callback):
+    ...     def __init__(self):
+    ...         self.reports = 0
+    ...     def on_report(self, trial_id, row):
+    ...         self.reports += 1
+    >>> c = Count()
+    >>> runner = CallbackRunner([c], ExperimentInfo(name="demo", folder="/tmp/demo", metric="loss", mode="min"))
+    >>> runner.feed(rows=[{"trial_id": 0, "epoch": 1, "loss": 0.5, "config_x": 1.0}])
+    >>> runner.feed(trials={0: {"status": "completed", "config": {"x": 1.0}}})
+    >>> runner.end(None)
+    >>> c.reports, runner.ended
+    (1, {0: 'completed'})
+    """
 
     def __init__(self, callbacks: Sequence[Callback], info: ExperimentInfo, err=None):
         for cb in callbacks:

@@ -11,16 +11,6 @@ handled, and runs the callbacks in its own process. Events are tuples:
 
 When the driver falls behind by more than ``capacity`` events, the oldest are
 dropped and counted (``missed``); the results on disk still have every row.
-
->>> b = EventBuffer(capacity=3)
->>> b.trial_started(0, {"x": 1})
->>> b.reported({"trial_id": 0, "epoch": 1})
->>> batch = b.take(ack=0)
->>> batch["seq"], batch["events"]
-(1, [('start', 0, {'x': 1}), ('report', {'trial_id': 0, 'epoch': 1})])
->>> b.trial_ended(0, "completed"); b.trial_ended(0, "completed")   # once per trial
->>> b.take(ack=2)["events"]
-[('end', 0, 'completed')]
 """
 
 from __future__ import annotations
@@ -32,7 +22,18 @@ from typing import Iterable, Optional
 
 
 class EventBuffer:
-    """Trial events since the driver's last acknowledged poll, at most ``capacity`` of them."""
+    """Trial events since the driver's last acknowledged poll, at most ``capacity`` of them.
+
+    >>> b = EventBuffer(capacity=3)
+    >>> b.trial_started(0, {"x": 1})
+    >>> b.reported({"trial_id": 0, "epoch": 1})
+    >>> batch = b.take(ack=0)
+    >>> batch["seq"], batch["events"]
+    (1, [('start', 0, {'x': 1}), ('report', {'trial_id': 0, 'epoch': 1})])
+    >>> b.trial_ended(0, "completed"); b.trial_ended(0, "completed")   # once per trial
+    >>> b.take(ack=2)["events"]
+    [('end', 0, 'completed')]
+    """
 
     def __init__(self, capacity: int = 100_000):
         if capacity < 1:

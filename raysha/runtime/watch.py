@@ -1,26 +1,9 @@
 """The driver's side of callbacks: poll the scheduler actor's event buffer, feed a `CallbackRunner`.
 
 ``fetch(ack, limit, instance)`` asks the scheduler actor for its events after
-acknowledging those up to ``ack`` (`raysha.runtime.events.EventBuffer.take`, over Ray in `Tuner.fit`). All
-callback work happens here, in the driver: the scheduler actor only appends to a deque.
-
->>> from raysha.callbacks import Callback, CallbackRunner, ExperimentInfo
->>> from raysha.runtime.events import EventBuffer
->>> class Print(Callback):
-...     def on_report(self, trial_id, row):
-...         print("report", trial_id, row["epoch"])
-...     def on_trial_end(self, trial_id, status, last_row):
-...         print("end", trial_id, status)
->>> buf = EventBuffer()
->>> feed = EventFeed(CallbackRunner([Print()], ExperimentInfo("demo", "/tmp/demo")))
->>> buf.trial_started(0, {"x": 1}); buf.reported({"trial_id": 0, "epoch": 1, "config_x": 1})
->>> feed.poll(buf.take)
-report 0 1
-2
->>> buf.trial_ended(0, "completed")
->>> feed.drain(buf.take)
-end 0 completed
-1
+acknowledging those up to ``ack`` (`raysha.runtime.events.EventBuffer.take`, over
+Ray in `Tuner.fit`). All callback work happens here, in the driver: the scheduler
+actor only appends to a deque.
 """
 
 from __future__ import annotations
@@ -35,7 +18,26 @@ BATCH = 20_000
 
 
 class EventFeed:
-    """Turns the scheduler actor's events into callback calls, in order, each event once."""
+    """Turns the scheduler actor's events into callback calls, in order, each event once.
+
+    >>> from raysha.callbacks import Callback, CallbackRunner, ExperimentInfo
+    >>> from raysha.runtime.events import EventBuffer
+    >>> class Print(Callback):
+    ...     def on_report(self, trial_id, row):
+    ...         print("report", trial_id, row["epoch"])
+    ...     def on_trial_end(self, trial_id, status, last_row):
+    ...         print("end", trial_id, status)
+    >>> buf = EventBuffer()
+    >>> feed = EventFeed(CallbackRunner([Print()], ExperimentInfo("demo", "/tmp/demo")))
+    >>> buf.trial_started(0, {"x": 1}); buf.reported({"trial_id": 0, "epoch": 1, "config_x": 1})
+    >>> feed.poll(buf.take)
+    report 0 1
+    2
+    >>> buf.trial_ended(0, "completed")
+    >>> feed.drain(buf.take)
+    end 0 completed
+    1
+    """
 
     def __init__(self, runner: CallbackRunner, err=None):
         self.runner = runner
