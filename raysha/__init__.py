@@ -11,6 +11,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "Tuner": "raysha.runtime.tuner",
     "StopCriterion": "raysha.stop",
+    "FailurePolicy": "raysha.runtime.failure_policy",
+    "TrialFailedError": "raysha.runtime.failure_policy",
+    "ExperimentFailedError": "raysha.runtime.failure_policy",
     "report": "raysha.runtime.session",
     "get_checkpoint": "raysha.runtime.session",
     "get_shared": "raysha.runtime.session",

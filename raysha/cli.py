@@ -457,7 +457,8 @@ def _experiment(fit: Callable):
             raise
         if isinstance(e, (ValueError, FileNotFoundError)):
             raise CLIError(_in_option_terms(str(e))) from None
-        raise ExperimentFailed(f"the experiment failed: {type(e).__name__}: {e}") from None
+        text = e.one_line() if hasattr(e, "one_line") else str(e)     # TrialFailedError: no traceback
+        raise ExperimentFailed(f"the experiment failed: {type(e).__name__}: {text}") from None
 
 
 def _outcome(exp) -> int:

@@ -211,6 +211,10 @@ class Choice(Domain):
     def __init__(self, categories: Sequence[Any] | Mapping[Any, Optional[Mapping[str, Any]]]):
         self.branches: dict = {}
         if isinstance(categories, Mapping):
+            for cat, sub in categories.items():
+                if sub is not None and not isinstance(sub, Mapping):
+                    raise SpaceError(f"{self.kind}: branch {cat!r} must be a dict of name -> domain "
+                                     f"(or None), got {sub!r}")
             self.branches = {k: dict(v) for k, v in categories.items() if v}
             categories = list(categories)
         if isinstance(categories, (str, bytes)) or not isinstance(categories, Sequence):
@@ -352,10 +356,7 @@ def _check_level(space: Mapping[str, Any], where: str) -> None:
         if not isinstance(name, str) or not name:
             raise SpaceError(f"search space: names must be non-empty strings, got {name!r}")
         if isinstance(value, Domain):
-            for cat, sub in getattr(value, "branches", {}).items():
-                if not isinstance(sub, Mapping):
-                    raise SpaceError(f"search space: branch {where}{name}={cat} must be a dict "
-                                     f"of name -> domain, got {sub!r}")
+            for cat, sub in getattr(value, "branches", {}).items():   # dicts: Choice checked that
                 _check_level(sub, f"{where}{name}={cat}/")
             continue
         if isinstance(value, (list, tuple)) and all(isinstance(v, _CONSTANT_TYPES) for v in value):

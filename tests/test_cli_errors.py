@@ -136,3 +136,27 @@ def test_ctrl_c_saves_the_run_and_exits_130(tmp_path):
     assert len(exp.results) > 0 and exp.summary["stop_reason"] == "KeyboardInterrupt"
     tuner = Tuner.restore(folder, shared_objects={"fashion_mnist": None})
     assert tuner.name == "ctrlc" and tuner.stop.max_wallclock_time == 120
+
+
+def test_an_experiment_the_failure_policy_ended_is_one_line_and_exit_1(capsys):
+    from raysha import cli
+    from raysha.runtime.failure_policy import TrialFailedError
+
+    tb = "Traceback (most recent call last):\n  File \"train.py\", line 3, in f\n    config['lr ']\nKeyError: 'lr '\n"
+
+    def handler(args):
+        def fit():
+            raise TrialFailedError("5 trials in a row failed and no trial reported a result in between "
+                                   "(max_consecutive_failures=5)", 0, tb, "/r/exp")
+        return cli._experiment(fit)
+
+    cli.register("_failing", lambda p: None, handler, "test only")
+    try:
+        assert main(["_failing"]) == 1
+    finally:
+        cli.SUBCOMMANDS.pop("_failing")
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "raysha _failing: the experiment failed: TrialFailedError: 5 trials in a row failed and no trial reported "
+        "a result in between (max_consecutive_failures=5); the first failure (trial 0): KeyError: 'lr '; "
+        "tracebacks in /r/exp/errors"]

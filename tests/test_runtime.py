@@ -374,20 +374,28 @@ def test_an_experiment_continues_from_its_folder(tmp_path):
 
 
 class DiesAtSecondPause(ClassTrainable):
-    """The actor dies after the scheduler paused the trial at 3, before the checkpoint is returned."""
+    """The actor dies after the scheduler paused the trial at 3, before the checkpoint is returned.
 
-    def state_dict(self):
-        marker = os.path.join(self.shared["dir"], f"died_{session.get_trial_id()}")
+    (With keep_live_trainables=False the paused trainable is cleaned up right after the pause: the
+    state it reported with is taken before the report, so cleanup is where the pause is past.)
+    """
+
+    def cleanup(self):
+        marker = os.path.join(self.shared["dir"], f"died_{self.trial_id}")
         if self.steps == 3 and not os.path.exists(marker):
             open(marker, "w").close()
             os._exit(1)
-        return super().state_dict()
+
+    def train_epoch(self, epoch):
+        self.trial_id = session.get_trial_id()
+        return super().train_epoch(epoch)
 
 
 def test_a_pause_whose_checkpoint_never_came_back_resumes_from_the_previous_one(tmp_path):
     sched = promotion_asha(seed=5)
     tuner = Tuner(DiesAtSecondPause, sched, n_workers=2, stop=StopCriterion(max_trials=20),
-                  storage_path=str(tmp_path), name="died", verbose=0, shared_objects={"dir": str(tmp_path)})
+                  storage_path=str(tmp_path), name="died", verbose=0, shared_objects={"dir": str(tmp_path)},
+                  keep_live_trainables=False)
     exp = tuner.fit()
     died = {int(p.name.split("_")[1]) for p in tmp_path.glob("died_*")}
     assert died and {f["trial_id"] for f in tuner.summary["failures"]} == died

@@ -59,3 +59,104 @@ def test_json_round_trip():
              "k": sp.lograndint(2, 9), "max_epochs": 10}
     back = sp.space_from_json(json.loads(json.dumps(sp.space_to_json(space))))
     assert back == space
+
+
+# -- conditional and nested spaces, quantized domains, grids ---------------------------------------
+NESTED = {
+    "optimizer": sp.choice({
+        "sgd": {"lr": sp.loguniform(1e-3, 1), "schedule": sp.choice({"step": {"gamma": sp.uniform(0.1, 0.9)},
+                                                                    "cosine": None})},
+        "adam": {"lr": sp.loguniform(1e-5, 1e-2), "beta1": sp.quniform(0.8, 0.99, 0.01)},
+        "none": None,
+    }),
+    "layers": sp.qrandint(2, 8, 2),
+    "width": sp.grid([16, 32, 64]),
+    "max_epochs": 10,
+}
+
+
+def test_a_conditional_space_samples_only_the_branch_it_takes():
+    rng = np.random.default_rng(0)
+    keys = {"sgd": [{"optimizer", "lr", "schedule", "gamma", "layers", "width", "max_epochs"},
+                    {"optimizer", "lr", "schedule", "layers", "width", "max_epochs"}],
+            "adam": [{"optimizer", "lr", "beta1", "layers", "width", "max_epochs"}],
+            "none": [{"optimizer", "layers", "width", "max_epochs"}]}
+    seen = set()
+    for _ in range(300):
+        c = sp.sample_config(NESTED, rng)
+        assert set(c) in keys[c["optimizer"]]
+        seen.add((c["optimizer"], c.get("schedule")))
+        if c["optimizer"] == "sgd":
+            assert 1e-3 <= c["lr"] <= 1 and (c["schedule"] == "cosine" or 0.1 <= c["gamma"] <= 0.9)
+        elif c["optimizer"] == "adam":
+            assert 1e-5 <= c["lr"] <= 1e-2 and NESTED["optimizer"].branches["adam"]["beta1"].contains(c["beta1"])
+    assert seen == {("sgd", "step"), ("sgd", "cosine"), ("adam", None), ("none", None)}
+
+
+def test_parameters_and_active_name_each_branch_by_its_path():
+    paths = [p for p, _, _ in sp.parameters(NESTED)]
+    assert paths == ["optimizer", "optimizer=sgd/lr", "optimizer=sgd/schedule",
+                     "optimizer=sgd/schedule=step/gamma", "optimizer=adam/lr", "optimizer=adam/beta1",
+                     "layers", "width"]
+    config = {"optimizer": "sgd", "lr": 0.1, "schedule": "step", "gamma": 0.5, "layers": 4, "width": 32,
+              "max_epochs": 10}
+    assert [p for p, _, _ in sp.active(NESTED, config)] == [
+        "optimizer", "optimizer=sgd/lr", "optimizer=sgd/schedule", "optimizer=sgd/schedule=step/gamma",
+        "layers", "width"]
+    assert sp.all_names(NESTED) == {"optimizer", "lr", "schedule", "gamma", "beta1", "layers", "width",
+                                    "max_epochs"}
+
+
+def test_a_branch_name_colliding_with_its_surroundings_is_refused():
+    with pytest.raises(sp.SpaceError, match=r"branch opt=a sets \['x'\]"):
+        sp.validate_space({"x": sp.uniform(0, 1), "opt": sp.choice({"a": {"x": sp.uniform(0, 1)}, "b": None})})
+    with pytest.raises(sp.SpaceError, match="choice: branch 'a' must be a dict"):
+        sp.choice({"a": [1, 2], "b": None})
+
+
+def test_points_to_evaluate_in_a_conditional_space():
+    cfg = sp.complete_config(NESTED, {"optimizer": "adam", "lr": 1e-3}, np.random.default_rng(0))
+    assert cfg["optimizer"] == "adam" and cfg["lr"] == 1e-3 and "beta1" in cfg and "gamma" not in cfg
+    with pytest.raises(sp.SpaceError, match=r"\['gamma'\] belong to a branch this point does not take"):
+        sp.complete_config(NESTED, {"optimizer": "adam", "gamma": 0.5}, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("dom, allowed", [
+    (sp.quniform(0.0, 1.0, 0.25), {0.0, 0.25, 0.5, 0.75, 1.0}),
+    (sp.qrandint(0, 100, 25), {0, 25, 50, 75, 100}),
+    (sp.qloguniform(0.5, 2.0, 0.5), {0.5, 1.0, 1.5, 2.0}),
+    (sp.qlograndint(4, 16, 4), {4, 8, 12, 16}),
+])
+def test_quantized_domains_draw_only_multiples_of_q(dom, allowed):
+    rng = np.random.default_rng(0)
+    draws = {dom.sample(rng) for _ in range(500)}
+    assert draws == allowed
+    assert all(dom.contains(v) for v in allowed) and not dom.contains(sorted(allowed)[0] + 0.1)
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda: sp.quniform(0, 1, 0.3), "upper (1.0) must be a multiple of q (0.3)"),
+    (lambda: sp.qrandint(0, 10, 0), "q must be > 0"),
+    (lambda: sp.qrandint(0, 10, 2.5), "q must be an integer"),
+])
+def test_bad_quantization_names_the_bound(make, fragment):
+    with pytest.raises(sp.SpaceError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        make()
+
+
+def test_a_grid_is_a_choice_to_sampling():
+    rng = np.random.default_rng(0)
+    assert {sp.grid([1, 2, 3]).sample(rng) for _ in range(100)} == {1, 2, 3}
+
+
+def test_conditional_quantized_and_grid_spaces_survive_json():
+    text = json.dumps(sp.space_to_json(NESTED))
+    back = sp.space_from_json(json.loads(text))
+    assert back == NESTED
+    assert back["optimizer"].branches["sgd"]["schedule"].branches["step"]["gamma"] == sp.uniform(0.1, 0.9)
+    assert type(back["width"]) is sp.Grid and back["layers"].q == 2
+    rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
+    assert [sp.sample_config(back, rng_a) for _ in range(20)] == [sp.sample_config(NESTED, rng_b)
+                                                                 for _ in range(20)]
+    with pytest.raises(sp.SpaceError, match="'lr' has unknown type 'normal'"):
+        sp.space_from_json({"lr": {"type": "normal"}})

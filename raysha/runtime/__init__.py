@@ -13,6 +13,7 @@ Modules (one idea each):
 * `jobs`        -- ``JobTable``: which job runs where; the message that launches a job
 * `reports`     -- ``ReportSequencer``: a job's report batches processed in the order sent
 * `checkpoint_lifecycle` -- ``CheckpointLifecycle``: paused trials' checkpoints, deferred deletes
+* `failure_policy` -- ``FailurePolicy``: retries, fail_fast, the streak of failed trials (pure)
 * `failures`    -- ``FailureHandler``: retries from the last checkpoint, FAILED trials, replacements
 * `journal_writer` -- ``JournalWriter``: results parts and the state snapshot, one step
 * `journal`     -- the journal's format: read, write, reconcile
@@ -27,6 +28,9 @@ from importlib import import_module
 _LAZY = {
     "Tuner": "raysha.runtime.tuner",
     "TunerError": "raysha.runtime.tuner",
+    "FailurePolicy": "raysha.runtime.failure_policy",
+    "TrialFailedError": "raysha.runtime.failure_policy",
+    "ExperimentFailedError": "raysha.runtime.failure_policy",
     "Trainable": "raysha.runtime.trainable",
     "report": "raysha.runtime.session",
     "get_checkpoint": "raysha.runtime.session",

@@ -87,9 +87,34 @@ def decode(data: bytes) -> Any:
     return pickle.loads(data)
 
 
-def write_durable(uri: str, obj: Any) -> None:
-    """Write `obj` to `uri` atomically where the filesystem allows it (format: see the module doc)."""
-    data = encode(obj)
+class CheckpointError(ValueError):
+    """A paused trial's checkpoint cannot be pickled, or is over ``max_checkpoint_bytes``."""
+
+
+def encode_checked(obj: Any, max_bytes: Optional[int], what: str) -> Optional[bytes]:
+    """`encode(obj)`, or a `CheckpointError` naming `what` (the trial and level) and the object's type.
+
+    Run when a trial pauses, so a checkpoint that could not be stored fails its trial at the report
+    that made it, not at a resume much later. None for no checkpoint.
+    """
+    if obj is None:
+        return None
+    kind = type(obj).__name__
+    try:
+        data = encode(obj)
+    except Exception as e:
+        raise CheckpointError(f"{what} ({kind}) cannot be pickled ({type(e).__name__}: {e}); a checkpoint "
+                              f"must be picklable: tensors, arrays, numbers, strings and dicts/lists of them, "
+                              f"not locks, open files, sockets or clients") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise CheckpointError(f"{what} ({kind}) is {len(data):,} bytes, over max_checkpoint_bytes={max_bytes:,}")
+    return data
+
+
+def write_durable(uri: str, obj: Any, data: Optional[bytes] = None) -> None:
+    """Write `obj` (or its bytes `data`, from `encode`) to `uri` atomically where the filesystem allows it."""
+    if data is None:
+        data = encode(obj)
     fs, path = _fs(uri)
     parent = path.rsplit("/", 1)[0]
     fs.create_dir(parent, recursive=True)

@@ -66,7 +66,7 @@ class Controller:
         self.jobs = JobTable()
         self.reports = ReportSequencer(self._process, self._answer, self._wake_up)
         self.ckpts = CheckpointLifecycle(s.checkpoint_dir, s.journaling)
-        self.failures = FailureHandler(s.max_failures, s.n_workers, s.folder)
+        self.failures = FailureHandler(s.failure_policy, s.folder, s.trial_timeout_s, s.report_timeout_s)
         self.journal = JournalWriter(s.folder, s.metadata, s.flush_every, self._journal_state, self.ckpts.after_journal)
         self.deferred: dict[int, tuple[int, Job]] = {}   # trial_id -> (reserved worker, its RESUME job)
         self.ledger = Ledger(scheduler, self.stop)       # rows, best, stop criteria, warnings
@@ -86,10 +86,21 @@ class Controller:
         self.t0 = time.monotonic() - self.resumed.elapsed   # a continued run counts the time already spent
 
     # -- the main loop ---------------------------------------------------------------------
-    async def run(self) -> dict:
+    async def run(self, trainable=None, shared_refs: Optional[dict] = None) -> dict:
+        """Run the experiment to its end; the summary.
+
+        The `Tuner` passes the trainable and the shared objects' refs here rather than to the
+        constructor: Ray keeps an actor's constructor arguments for its restarts, and refs or
+        large objects among them make it warn that a restart could fail (the driver calls `run`
+        again after a restart, with the same arguments).
+        """
         if self.started:
             raise RuntimeError("this scheduler actor already ran")
         self.started = True
+        if trainable is not None:
+            self.pool.trainable = trainable
+        if shared_refs is not None:
+            self.settings.shared_refs = shared_refs
         self._wake = asyncio.Event()
         self.t0 = time.monotonic() - self.resumed.elapsed
         self.journal.restart_clock(self.resumed.elapsed)
@@ -124,9 +135,20 @@ class Controller:
         if self.stopping and len(self.jobs) and now - self.stop_t > self.settings.stop_grace_s:
             for rj in self.jobs:
                 self.pool.kill(rj.worker)
+        elif not self.stopping:
+            self._end_overdue(now)
         mark = (self.tally["reports"], self.jobs.n_launched, len(self.job_log), self.stopping)
         self.journal.periodic(now, mark, force=self.ckpts.deletes_pending)
         return False
+
+    def _end_overdue(self, now: float) -> None:
+        """Kill the actors of jobs past a timeout; each job then fails (`_await_job`) and its actor is replaced."""
+        for rj in self.jobs:
+            if rj.timed_out is None:
+                rj.timed_out = self.failures.overdue(rj, now)
+                if rj.timed_out is not None:
+                    print(f"raysha: {rj.timed_out[1]}; ending it (its trial actor is replaced)", flush=True)
+                    self.pool.kill(rj.worker)
 
     async def _sleep(self, now: float) -> None:
         self._wake.clear()
@@ -215,6 +237,8 @@ class Controller:
         now = self._now()
         config = sched.trial_config(tid) or rj.job.config or {}
         node = self.pool.node(rj.worker)
+        if rows:
+            rj.last_report = now
         for row in rows:
             if rj.final is not None:
                 self.tally["dropped"] += 1
@@ -235,6 +259,7 @@ class Controller:
                 if self.events is not None:
                     self.events.reported(out)
                 reason = self.ledger.record(tid, resource, row, now)
+                self.failures.reported()
                 if reason is not None:
                     self._begin_stop(reason)
             else:
@@ -255,6 +280,10 @@ class Controller:
                     "error": f"{type(e).__name__}: {e}"}
             if isinstance(e, ray.exceptions.RayActorError):
                 info["worker_died"] = True
+            if rj.timed_out is not None:   # this scheduler actor killed it
+                info.update(status="failed", error=f"TrialTimeout: {rj.timed_out[1]}", timed_out=rj.timed_out[0])
+        if rj.timed_out is not None:
+            info["worker_died"] = True     # killed for a timeout (even if the job ended just before): replace it
         try:
             await self.reports.finish(rj, info.get("tail"), info.get("tail_seq"))
             self._end_job(rj, info, ckpt_ref)
@@ -269,6 +298,7 @@ class Controller:
         tid = rj.trial_id
         status = info.get("status") or "failed"
         self.jobs.remove(rj)
+        self.failures.job_ended(rj, self._now())
         self._log_job(rj, info, status)
         end = None   # how the trial ended, when the job ended without a decision and is not retried
         if status == "paused" and rj.final == "pause":
@@ -279,6 +309,8 @@ class Controller:
             self.failures.record(rj, info, self.stopping)
         if end == "failed":
             self.failures.trial_failed(tid)
+            if self.failures.stop_reason is not None:   # the failure policy ends the experiment
+                self._begin_stop(self.failures.stop_reason)
         if rj.final == "stop" or end in ("completed", "failed"):   # the trial is finished
             self.ckpts.release([tid])
             if self.events is not None:   # (a STOP at max_t is a completed trial: the scheduler says which)
@@ -308,9 +340,9 @@ class Controller:
             self.pool.release(deferred[0])
             deferred = None
         if info.get("worker_died") and not self.stopping:
-            if self.failures.may_replace(rj.worker):
-                self.pool.replace(rj.worker)
-                asyncio.get_running_loop().create_task(self._hello(rj.worker))
+            # always: a death is a failed job, so the failure policy bounds the replacements
+            self.pool.replace(rj.worker)
+            asyncio.get_running_loop().create_task(self._hello(rj.worker))
             if deferred is not None:
                 self._launch(*deferred)
         elif deferred is not None:
@@ -365,7 +397,7 @@ class Controller:
                                         for t in sorted(self.events.open) if t in self.scheduler.trials)
         self.journal.finish(self.ledger.summary(
             self.scheduler, elapsed=self.elapsed, stop_reason=self.stop_reason,
-            n_failed_jobs=len(self.failures.failures), failed_trials=list(self.failures.failed_trials)))
+            n_failed_jobs=len(self.failures.failures), **self._failure_summary()))
         self.journal.save()
         # trials still paused keep their durable copies (for restore); object refs go with this actor
 
@@ -394,8 +426,13 @@ class Controller:
                    n_report_calls=self.tally["report_calls"], n_duplicates=self.tally["duplicates"],
                    checkpoints=self.ckpts.index(), n_checkpoints_freed=self.ckpts.n_freed,
                    startup_s=self.startup_s, n_restarts=self.resumed.n_restarts, reconciled=self.resumed.reconciled,
-                   warnings=dict(self.ledger.warnings), failed_trials=list(self.failures.failed_trials))
+                   warnings=dict(self.ledger.warnings), **self._failure_summary())
         return out
+
+    def _failure_summary(self) -> dict:
+        """failed_trials; failure_stop_reason and first_failure when the failure policy ended the run."""
+        reason = self.failures.stop_reason
+        return self.failures.summary(ended_the_run=reason is not None and self.stop_reason == reason)
 
     def poll_events(self, ack: int, limit: Optional[int] = None, instance: Optional[str] = None) -> dict:
         """The trial events since the driver's last poll (`raysha.runtime.events.EventBuffer.take`)."""

@@ -29,6 +29,8 @@ class RunningJob:
     final: Optional[str] = None                    # the decision that ended the job ("pause"/"stop")
     reached: float = -math.inf                     # the largest level of this job the scheduler has seen
     attempt: int = 0                               # 0: first run of this job; n: its n-th retry after a failure
+    last_report: float = -math.inf                 # when its latest report batch was processed
+    timed_out: Optional[tuple] = None              # ("trial"/"report", why) when a timeout ended it
 
     @property
     def trial_id(self) -> int:

@@ -21,11 +21,15 @@ report (Ray Tune 1.x style), and a trial that never reported is warned about.
 
 from __future__ import annotations
 
+import math
+import numbers
 import threading
 import time
 import warnings
 from collections.abc import Mapping
 from typing import Any, Optional
+
+from raysha.runtime import checkpoints as ck
 
 _local = threading.local()
 
@@ -59,7 +63,8 @@ class Session:
     """One job of one trial on one worker (created by the trial actor)."""
 
     def __init__(self, controller, job: dict, resource_attr: str, shared: dict,
-                 checkpoint_loader, flush_interval: float = 0.25, max_batch: int = 2000):
+                 checkpoint_loader, flush_interval: float = 0.25, max_batch: int = 2000,
+                 max_checkpoint_bytes: Optional[int] = None):
         self.controller = controller
         self.job = job
         self.key = job["key"]
@@ -82,6 +87,8 @@ class Session:
         self.buffer: list[dict] = []
         self.last_resource = self.start
         self.last_checkpoint = None   # checkpoint given with the latest report (function API)
+        self.last_checkpoint_data: Optional[bytes] = None   # its pickled bytes, checked (the job's last report)
+        self.max_checkpoint_bytes = max_checkpoint_bytes
         self.n_reports = 0
         self.n_calls = 0              # report() calls, stale ones included
         self._flush_ref = None
@@ -103,6 +110,7 @@ class Session:
             resource = self.last_resource + 1
             metrics = dict(metrics)
             metrics[attr] = resource
+        self._check_resource(resource)
         if resource <= self.last_resource:
             # a restarted function loop replays epochs the trial already has: never record twice
             if not self._warned_stale:
@@ -112,6 +120,11 @@ class Session:
                     f"{attr}={self.last_resource} already; reports at or below that level are not "
                     f"logged again (resuming from get_checkpoint() avoids repeating work)", stacklevel=3)
             return
+        if resource >= self.until:
+            # the job's last report: a pause keeps this checkpoint, so it must be storable; an error
+            # here fails the trial at this report, before the scheduler sees it
+            self.last_checkpoint_data = ck.encode_checked(
+                checkpoint, self.max_checkpoint_bytes, f"trial {self.trial_id}'s checkpoint at {attr}={resource}")
         self.last_resource = resource
         self.last_checkpoint = checkpoint
         self.n_reports += 1
@@ -131,6 +144,20 @@ class Session:
         elif now - self.last_flush >= self.flush_interval or len(self.buffer) >= self.max_batch:
             self._check_previous_flush()
             self._flush_ref = self._send(want=False)
+
+    def _check_resource(self, resource) -> None:
+        """A resource level must be a finite number within the job's end (``until``: max_t or the rung)."""
+        attr, tid = self.resource_attr, self.trial_id
+        if not _is_number(resource):
+            raise TypeError(f"raysha.report(): trial {tid} reported {attr}={resource!r}; the resource attribute "
+                            f"{attr!r} must be a number (an epoch, a step count, seconds)")
+        if not math.isfinite(resource):
+            raise ValueError(f"raysha.report(): trial {tid} reported {attr}={resource!r}; the resource attribute "
+                             f"{attr!r} must be a finite number")
+        if resource > self.until:
+            raise ValueError(f"raysha.report(): trial {tid} reported {attr}={resource!r}, past the end of its job "
+                             f"at {attr}={self.until:g} (the scheduler's max_t, or the rung it runs to; the config "
+                             f"names it when the scheduler has max_resource_attr)")
 
     def finish(self, returned: Any) -> None:
         """The function trainable returned `returned`: record a returned dict, warn about a silent trial.
@@ -197,7 +224,7 @@ def _warn(message: str) -> None:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _metrics_dict(metrics, what: str) -> dict:
@@ -236,7 +263,10 @@ def report(metrics: Optional[Mapping[str, Any]] = None, /, *, checkpoint: Any = 
     given; if it is missing, the reports are numbered 1, 2, ... from where the
     job starts. ``checkpoint`` (keyword only; any picklable object) is only
     stored when the scheduler pauses the trial at this report; on resume
-    `get_checkpoint()` returns it. When the scheduler pauses or stops the trial,
+    `get_checkpoint()` returns it. At the job's last report (where a pause can
+    happen) it is pickled and checked: one that cannot be pickled, or is over
+    ``Tuner(max_checkpoint_bytes=...)``, raises `CheckpointError` here, naming the
+    trial, the level and the type, and the trial fails. When the scheduler pauses or stops the trial,
     `report` does not return: it raises a private exception that ends the trial
     function (keep cleanup in ``finally`` blocks or context managers).
     """

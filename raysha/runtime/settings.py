@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from raysha.runtime.failure_policy import FailurePolicy
 from raysha.stop import StopCriterion
 
 
@@ -16,7 +17,11 @@ class ControllerSettings:
     ``checkpoint_dir`` receives durable checkpoint copies (None: object store
     only). ``resume_state`` is a journal to continue from (`Tuner.restore`);
     a journal found in ``folder`` takes precedence (Ray restarted the actor).
-    A failed job runs again up to ``max_failures`` times per trial.
+    What a failed job leads to is ``failure_policy``'s (`raysha.FailurePolicy`);
+    ``trial_timeout_s`` / ``report_timeout_s`` end overdue trials, and
+    ``max_checkpoint_bytes`` bounds a paused trial's checkpoint (see `Tuner`).
+    ``shared_refs`` may come with `Controller.run` instead (Ray keeps an actor's
+    constructor arguments for its restarts and warns about object refs among them).
 
     >>> s = ControllerSettings(n_workers=2, folder="/tmp/exp")
     >>> s.stop.max_trials is None, s.journaling, ControllerSettings(folder="s3://b/exp").journaling
@@ -34,14 +39,16 @@ class ControllerSettings:
     report_flush_interval: float = 0.25  # a trial batches its reports this long between decisions
     stop_grace_s: float = 3.0            # running trials get this long to end after a stop
     keep_live: bool = True               # a trial resumed on the same actor keeps its state in memory
-    max_failures: int = 0
+    failure_policy: FailurePolicy = field(default_factory=FailurePolicy)
+    trial_timeout_s: Optional[float] = None    # a trial's running time, summed over its jobs
+    report_timeout_s: Optional[float] = None   # a running job's time without a report
+    max_checkpoint_bytes: Optional[int] = None
     resume_state: Optional[dict] = None
     events: bool = False                 # keep trial events for the driver's callbacks (poll_events)
 
     def __post_init__(self):
         if self.stop is None:
             self.stop = StopCriterion()
-        self.max_failures = int(self.max_failures)
 
     @property
     def journaling(self) -> bool:

@@ -24,12 +24,14 @@ import math
 import os
 import uuid
 import warnings
+import weakref
 from datetime import datetime
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from raysha.callbacks import Callback
 from raysha.runtime import naming
 from raysha.runtime.progress import Progress
+from raysha.runtime.failure_policy import ExperimentFailedError, FailurePolicy, TrialFailedError
 from raysha.runtime.worker import is_class_trainable
 from raysha.schedulers.base import Scheduler
 from raysha.stop import StopCriterion
@@ -84,13 +86,31 @@ class Tuner:
             actor, from the trial's last checkpoint (object store, else its durable copy, else
             from scratch); levels already reported are not reported again. A trial that fails
             more often is marked FAILED, its tracebacks go to ``<experiment>/errors/trial_<id>.txt``,
-            and the experiment goes on. Default 0: the first failure fails the trial.
+            and the experiment goes on (unless the failure policy ends it). Default 0: the first
+            failure fails the trial. Shorthand for ``failure_policy=FailurePolicy(max_failures=n)``.
+        failure_policy: a `raysha.FailurePolicy`: ``max_failures`` (as above), ``fail_fast`` (end the
+            experiment at the first FAILED trial) and ``max_consecutive_failures`` (default 5: that
+            many FAILED trials in a row, with no report recorded in between, end it). When the policy
+            ends the experiment, `fit()` raises `raysha.TrialFailedError` carrying the first traceback.
+            A trial actor that dies is always replaced: its death is a failed job of its trial, so
+            the policy bounds the replacements (there is no other cap).
+        trial_timeout_s: most seconds a trial may run, summed over its jobs; a trial past it is ended
+            (its trial actor killed and replaced) and FAILED, never retried. Default None: no limit.
+        report_timeout_s: most seconds a running trial may go without a report (from its job's start,
+            then between reports); a trial past it is ended (its trial actor killed and replaced) and
+            counted as a failed job under the failure policy (retried up to ``max_failures``).
+            Default None: no limit.
+        max_checkpoint_bytes: largest checkpoint (pickled) a paused trial may store; a larger or
+            unpicklable one fails the trial at the report that paused it. Default None: no limit.
         callbacks: `raysha.callbacks.Callback` objects (e.g. `raysha.loggers.TensorBoardLogger()`,
             `raysha.loggers.MLflowLogger()`), called on the driver: ``on_trial_start``,
             ``on_report`` (every result row, in order), ``on_trial_end``, ``on_experiment_end``.
             The driver polls the scheduler actor for them about once a second; a callback that
             raises is reported once and the experiment goes on. Not saved with the experiment:
             pass them again to `Tuner.restore`.
+
+    A scheduler instance belongs to one experiment: giving one to a second `Tuner` (or one that has
+    run, e.g. in `raysha.simulate`) is refused; build a new scheduler for each experiment.
     """
 
     def __init__(
@@ -108,6 +128,10 @@ class Tuner:
         stop_grace_s: float = 3.0,
         keep_live_trainables: bool = True,
         max_failures: int = 0,
+        failure_policy: Optional[FailurePolicy] = None,
+        trial_timeout_s: Optional[float] = None,
+        report_timeout_s: Optional[float] = None,
+        max_checkpoint_bytes: Optional[int] = None,
         callbacks: Optional[Sequence[Callback]] = None,
         _resume_state: Optional[dict] = None,
     ):
@@ -143,9 +167,20 @@ class Tuner:
         for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
                 raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
-        if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-            raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}")
-        self.max_failures = max_failures
+        self.failure_policy = _failure_policy(max_failures, failure_policy)
+        self.max_failures = self.failure_policy.max_failures
+        for fname, v in (("trial_timeout_s", trial_timeout_s), ("report_timeout_s", report_timeout_s)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                                  or not math.isfinite(v)):
+                raise TunerError(f"Tuner: {fname} must be a positive number of seconds or None, got {v!r}")
+        if max_checkpoint_bytes is not None and (isinstance(max_checkpoint_bytes, bool) or not isinstance(
+                max_checkpoint_bytes, int) or max_checkpoint_bytes < 1):
+            raise TunerError(f"Tuner: max_checkpoint_bytes must be a positive integer or None, "
+                             f"got {max_checkpoint_bytes!r}")
+        self.trial_timeout_s, self.report_timeout_s = trial_timeout_s, report_timeout_s
+        self.max_checkpoint_bytes = max_checkpoint_bytes
+        if _resume_state is None:
+            _claim(scheduler)
         self.callbacks = _check_callbacks(callbacks)
         self.trainable = trainable
         self.scheduler = scheduler
@@ -163,7 +198,9 @@ class Tuner:
             "n_workers": n_workers, "resources_per_trial": resources_per_trial, "stop": stop,
             "storage_path": storage_path, "name": self.name,
             "verbose": verbose, "flush_every": flush_every, "stop_grace_s": stop_grace_s,
-            "keep_live_trainables": keep_live_trainables, "max_failures": max_failures}
+            "keep_live_trainables": keep_live_trainables, "failure_policy": self.failure_policy,
+            "trial_timeout_s": trial_timeout_s, "report_timeout_s": report_timeout_s,
+            "max_checkpoint_bytes": max_checkpoint_bytes}
         root = self.storage_path if self.storage_path and "://" not in self.storage_path else _default_root()
         self.folder = os.path.join(os.path.abspath(os.path.expanduser(root)), self.name)
         self.checkpoint_dir = None
@@ -430,20 +467,24 @@ class Tuner:
         feed = self._event_feed()
         ctrl_options = dict(num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
                             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+        # the trainable and the shared objects' refs go with run(), not the constructor: Ray keeps
+        # constructor arguments for the actor's restarts and warns (red) about refs among them
         ctrl = naming.start_named(
             ray.remote(Controller), ctrl_options, naming.actor_name(self.name, "controller"),
-            self.scheduler, self.trainable, ControllerSettings(
+            self.scheduler, None, ControllerSettings(
                 n_workers=n, worker_options=opts, stop=self.stop, folder=self.folder, metadata=meta,
-                checkpoint_dir=self.checkpoint_dir, shared_refs=shared_refs, flush_every=self.flush_every,
+                checkpoint_dir=self.checkpoint_dir, flush_every=self.flush_every,
                 stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-                resume_state=self._resume_state, max_failures=self.max_failures, events=feed is not None))
-        self._run_ref = ctrl.run.remote()
+                resume_state=self._resume_state, failure_policy=self.failure_policy,
+                trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
+                max_checkpoint_bytes=self.max_checkpoint_bytes, events=feed is not None))
+        self._run_ref = ctrl.run.remote(self.trainable, shared_refs)
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         if self._resume_state is None:
             self._save_tuner_pickle()
         summary = None
         try:
-            summary = self._wait(ctrl, feed)
+            summary = self._wait(ctrl, feed, shared_refs)
         except KeyboardInterrupt:
             print("raysha: interrupted; stopping the experiment", flush=True)
             try:
@@ -470,9 +511,12 @@ class Tuner:
                       flush=True)
         from raysha.results import load_experiment
 
-        experiment = load_experiment(self.folder)
+        failure = experiment_failure(summary, self.folder)
+        experiment = None if failure is not None else load_experiment(self.folder)
         if feed is not None:
             feed.end(experiment)
+        if failure is not None:
+            raise failure
         return experiment
 
     def _event_feed(self):
@@ -487,7 +531,7 @@ class Tuner:
                               resource_attr=sched.resource_attr)
         return EventFeed(CallbackRunner(self.callbacks, info))
 
-    def _wait(self, ctrl, feed) -> Optional[dict]:
+    def _wait(self, ctrl, feed, shared_refs: dict) -> Optional[dict]:
         """Until the scheduler actor's run() returns: progress and callbacks, once a second; its summary."""
         import ray
 
@@ -506,7 +550,7 @@ class Tuner:
                             raise
                         print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
                               f"the experiment's journal (restart {ctrl_restarts})", flush=True)
-                        self._run_ref = ctrl.run.remote()
+                        self._run_ref = ctrl.run.remote(self.trainable, shared_refs)
                         continue
                     progress.update(summary)
                     return summary
@@ -544,6 +588,82 @@ def _check_callbacks(callbacks) -> list:
     return list(callbacks)
 
 
+def _failure_policy(max_failures, policy) -> FailurePolicy:
+    """The run's `FailurePolicy`: ``failure_policy``, or one built from the ``max_failures`` shorthand."""
+    if policy is not None and not isinstance(policy, FailurePolicy):
+        raise TunerError(f"Tuner: failure_policy must be a raysha.FailurePolicy, got {policy!r}")
+    if policy is not None and max_failures:
+        raise TunerError("Tuner: give max_failures inside failure_policy=FailurePolicy(max_failures=...), "
+                         "not both")
+    if policy is not None:
+        return policy
+    try:
+        return FailurePolicy(max_failures=max_failures)
+    except ValueError:
+        raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}") from None
+
+
+#: schedulers given to a Tuner in this process (a scheduler instance belongs to one experiment)
+_CLAIMED: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _claim(scheduler) -> None:
+    """Refuse a scheduler that a Tuner took already or that has run (its trials would carry over)."""
+    trials = getattr(scheduler, "trials", None)
+    try:
+        taken = scheduler in _CLAIMED
+    except TypeError:         # not hashable / not weakly referable: only the trials tell
+        taken = False
+    if taken or trials:
+        ran = f" (it holds {len(trials)} trials)" if trials else ""
+        raise TunerError(f"Tuner: this {type(scheduler).__name__} belongs to another experiment already{ran}; "
+                         f"a scheduler instance keeps its trials and rungs, so build a new one for each Tuner "
+                         f"(continue an experiment with Tuner.restore)")
+    try:
+        _CLAIMED.add(scheduler)
+    except TypeError:
+        pass
+
+
+#: stop reasons of a stop the user asked for: the experiment is returned even without a result
+_USER_STOPS = ("KeyboardInterrupt", "requested")
+
+
+def experiment_failure(summary: Optional[dict], folder: str) -> Optional[ExperimentFailedError]:
+    """The error `fit()` raises for a run's summary: the failure policy ended it, no actor started, no result.
+
+    >>> experiment_failure({"stop_reason": "max_trials", "n_results": 12}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "KeyboardInterrupt", "n_results": 0}, "/r/x") is None
+    True
+    >>> experiment_failure({"stop_reason": "no trial actor could start", "n_results": 0}, "/r/x")
+    ExperimentFailedError("no trial actor could start (see the lines 'trial actor N did not start' above); experiment folder /r/x")
+    >>> experiment_failure({"stop_reason": "max_wallclock_time", "n_results": 0}, "/r/x")
+    ExperimentFailedError('the experiment produced no result: no trial reported (stop reason: max_wallclock_time)')
+    >>> e = experiment_failure({"stop_reason": "2 trials in a row failed", "failure_stop_reason": "2 trials in a row "
+    ...                         "failed", "first_failure": {"trial_id": 0, "error": "KeyError: 'lr'"}}, "/r/x")
+    >>> type(e).__name__, e.trial_id, e.traceback
+    ('TrialFailedError', 0, "KeyError: 'lr'")
+    """
+    if summary is None:
+        return None
+    if summary.get("failure_stop_reason"):
+        first = summary.get("first_failure") or {}
+        return TrialFailedError(summary["failure_stop_reason"], first.get("trial_id"), first.get("error"), folder)
+    reason = summary.get("stop_reason")
+    if reason in _USER_STOPS:
+        return None
+    if reason == "no trial actor could start":
+        return ExperimentFailedError(f"no trial actor could start (see the lines 'trial actor N did not start' "
+                                     f"above); experiment folder {folder}", folder)
+    if not summary.get("n_results"):
+        failed = summary.get("failed_trials") or []
+        why = f"{len(failed)} trial(s) failed, see {os.path.join(folder, 'errors')}" if failed else \
+            f"stop reason: {reason}"
+        return ExperimentFailedError(f"the experiment produced no result: no trial reported ({why})", folder)
+    return None
+
+
 def _check_picklable(trainable) -> None:
     """Ray ships the trainable to the trial actors: refuse one that cannot be pickled now, not on the cluster."""
     from ray import cloudpickle
@@ -573,5 +693,5 @@ def _check_fits_a_node(opts: dict, nodes: list) -> None:
                              f"cluster has more than {most:g}")
 
 
-__all__ = ["Tuner", "TunerError"]
+__all__ = ["Tuner", "TunerError", "experiment_failure"]
 

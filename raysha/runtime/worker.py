@@ -33,7 +33,8 @@ def is_class_trainable(trainable) -> bool:
 class TrialWorker:
     def __init__(self, index: int, controller, trainable, resource_attr: str,
                  shared_refs: Optional[dict] = None, checkpoint_dir: Optional[str] = None,
-                 flush_interval: float = 0.25, keep_live: bool = True):
+                 flush_interval: float = 0.25, keep_live: bool = True,
+                 max_checkpoint_bytes: Optional[int] = None):
         self.index = index
         self.controller = controller
         self.trainable = trainable
@@ -44,6 +45,7 @@ class TrialWorker:
         self.checkpoint_dir = checkpoint_dir
         self.flush_interval = flush_interval
         self.keep_live = keep_live
+        self.max_checkpoint_bytes = max_checkpoint_bytes   # a larger checkpoint fails its trial at the pause
         # the last paused trial: (trial_id, resource, live trainable or checkpoint object)
         self._live: Optional[tuple] = None
 
@@ -88,29 +90,21 @@ class TrialWorker:
         elif job["kind"] == "resume" and not self.is_class:
             loader = (lambda obj=live: obj)
         session = ss.Session(self.controller, job, self.resource_attr, self.shared, loader,
-                             flush_interval=self.flush_interval)
+                             flush_interval=self.flush_interval, max_checkpoint_bytes=self.max_checkpoint_bytes)
         checkpoint = None
         ss._set_session(session)
         with trial_logs.TrialOutput(tid, self._log_sender(tid)):   # [trial N] lines; trials/<id>/log.txt
             trainable_obj = self._train(job, session, live, info)
-        if info["status"] == "paused":
-            try:
-                if self.is_class:
-                    checkpoint = trainable_obj.state_dict()   # (the session is still open here)
-                    live_obj = trainable_obj
-                else:
-                    checkpoint = session.last_checkpoint
-                    live_obj = checkpoint
-            except Exception as e:
-                info["status"] = "failed"
-                info["error"] = _format(e)
         ss._set_session(None)
         if info["status"] == "paused":
+            # the checkpoint of the report that paused it, pickled and checked there (Session.report)
+            checkpoint = session.last_checkpoint
+            live_obj = trainable_obj if self.is_class else checkpoint
             resource = session.last_resource
             if self.checkpoint_dir:
                 path = ck.durable_path(self.checkpoint_dir, tid, resource)
                 try:
-                    ck.write_durable(path, checkpoint)
+                    ck.write_durable(path, checkpoint, data=session.last_checkpoint_data)
                     info["durable"] = path
                 except Exception as e:  # the object ref still works; report the problem
                     info["durable_error"] = repr(e)
@@ -148,7 +142,7 @@ class TrialWorker:
                             level = job.get("ckpt_resource", job["start"])
                 self._loop(trainable_obj, session, level)
             else:
-                self.trainable(dict(job["config"]))
+                session.finish(self.trainable(dict(job["config"])))
             info["status"] = "completed"
         except ss._TrialExit as e:
             info["status"] = e.status
@@ -170,7 +164,8 @@ class TrialWorker:
                 continue   # replaying levels lost with a checkpoint: the results have them already
             metrics = dict(metrics) if metrics else {}
             metrics.setdefault(attr, epoch)
-            session.report(metrics)
+            # the job's last epoch: a pause keeps the state, taken (and checked) with this report
+            session.report(metrics, t.state_dict() if epoch >= until else None)
 
     def _log_sender(self, tid: int):
         """Where a trial's captured output goes: the scheduler actor, which appends it to the trial's log."""

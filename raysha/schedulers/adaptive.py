@@ -30,6 +30,9 @@ The rules follow Determined's ``master/pkg/searcher/adaptive_asha.go`` and
   ``max(floor(n / d), 1)`` values in the rung (n counting its own) are strictly
   better than its own, i.e. it lies in the top 1/d, and with fewer than d
   values only the best so far continues. A trial reaching ``max_t`` completes.
+  Ties are Determined's too (``insertMetric`` places a value before equal
+  ones): equal values do not count as better, so on a plateau of identical
+  values every trial continues, unlike raysha's ASHA (`raysha.schedulers.rungs.Rung`).
 * **An errored trial** (``on_trial_end(..., "failed")``) enters the rung it
   was training towards with the worst value (Determined's
   ``trialExitedEarly``: ``math.MaxFloat64``, here ``inf``), so the rung

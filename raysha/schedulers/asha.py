@@ -211,7 +211,7 @@ class ASHA(Scheduler):
             rung = rungs[pos]
             if rung.add(trial_id, loss):
                 if self.checkpoints.provable:
-                    self.checkpoints.entered(trial_id, pos, loss)
+                    self.checkpoints.entered(trial_id, pos, (loss, rung.arrival[trial_id]))
                 self._entered_rung(rec, pos, loss)
             pos += 1
             self._next_rung[trial_id] = pos

@@ -7,12 +7,14 @@ returns) lists, once each, the trials whose checkpoints may be freed now:
 
 * **finished**: a holder that was stopped, completed or failed;
 * **never promotable** (needs ``max_trials``, one rung system): a trial paused
-  at rung i with rank k (values strictly better than its own) can only be
-  promoted while ``k < floor(n_i * q_i)``. Ranks never go down and n_i can
-  grow at most to ``n_max_i = |rung i| + (max_trials - started) +
-  (live trials whose next rung is i or below)``, so a paused trial with
-  ``k >= floor(n_max_i * q_i)`` is never promoted, even if every trial still
-  to come lands below it. It is marked STOPPED and its checkpoint freed;
+  at rung i with rank k (entries before it in the rung's (value, arrival)
+  order, the promotion tie rule) can only be promoted while
+  ``k < floor(n_i * q_i)``. Ranks never go down (a later arrival never ranks
+  before an equal value) and n_i can grow at most to ``n_max_i = |rung i| +
+  (max_trials - started) + (live trials whose next rung is i or below)``, so a
+  paused trial with ``k >= floor(n_max_i * q_i)`` is never promoted, even if
+  every trial still to come lands below it. It is marked STOPPED and its
+  checkpoint freed;
 * **over the cap** (``max_num_checkpoints``): when a newly paused trial would
   make the holders exceed the cap, the least promising paused holders give up
   their checkpoints speculatively: lowest rung level first, then worst metric
@@ -95,6 +97,7 @@ class CheckpointLedger:
         n = len(self.quantiles) + 1
         self._pos: dict[int, int] = {}             # live trials -> index of their next rung
         self._pos_count = [0] * n
+        # (loss, arrival) of every value per rung, when the never-promotable rule applies
         self._values = [SortedList() for _ in self.quantiles] if self.provable else None
 
     # -- events ------------------------------------------------------------------
@@ -102,9 +105,10 @@ class CheckpointLedger:
         self.n_started += 1
         self._set_pos(trial_id, pos)
 
-    def entered(self, trial_id: int, index: int, loss: float) -> None:
+    def entered(self, trial_id: int, index: int, key: tuple) -> None:
+        """A value was recorded at rung `index`; `key` is its (loss, arrival) there."""
         if self._values is not None:
-            self._values[index].add(loss)
+            self._values[index].add(key)
         if trial_id in self._pos:
             self._set_pos(trial_id, index + 1)
 
@@ -162,10 +166,13 @@ class CheckpointLedger:
             values = self._values[i]
             n_max = len(values) + remaining + live_below
             m = math.floor(n_max * q + _EPS)
-            threshold = values[m - 1] if 1 <= m <= len(values) else (-math.inf if m == 0 else math.inf)
+            if 1 <= m <= len(values):
+                threshold = values[m - 1]
+            else:
+                threshold = (-math.inf, -1) if m == 0 else (math.inf, math.inf)
             while rung.paused:
-                loss, _, tid = rung.paused[-1]
-                if not loss > threshold:
+                loss, seq, tid = rung.paused[-1]
+                if not (loss, seq) > threshold:
                     break
                 rung.paused.pop()
                 dead.append(tid)
@@ -229,4 +236,5 @@ class CheckpointLedger:
         for t, p in state["pos"]:
             self._set_pos(int(t), int(p))
         if self._values is not None and rungs is not None:
-            self._values = [SortedList(r.losses.values()) for r in rungs[: len(self.quantiles)]]
+            self._values = [SortedList((v, r.arrival[t]) for t, v in r.losses.items())
+                            for r in rungs[: len(self.quantiles)]]

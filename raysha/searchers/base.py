@@ -32,11 +32,30 @@ from raysha import space as sp
 
 
 class SearcherError(ValueError):
-    """A searcher was configured or used wrongly (the message names the field)."""
+    """A searcher was configured or used wrongly (the message names the field).
+
+    >>> from raysha.searchers import make_searcher
+    >>> make_searcher("bohb")
+    Traceback (most recent call last):
+    ...
+    raysha.searchers.base.SearcherError: searcher must be one of random, grid, kde, optuna-tpe, optuna-gp, optuna-cmaes or a Searcher instance, got 'bohb'
+    """
 
 
 class Searcher(abc.ABC):
-    """Proposes configurations; is told every result. Subclasses implement `suggest`."""
+    """Proposes configurations; is told every result. Subclasses implement `suggest`.
+
+    The contract, and a complete example, are in ``docs/searchers.md``.
+
+    >>> class Middle(Searcher):
+    ...     name = "middle"
+    ...     def suggest(self, trial_id):
+    ...         return {k: (d.lower + d.upper) / 2 for k, d in self.space.items()}
+    >>> from raysha.space import uniform
+    >>> from raysha.schedulers import RandomSearch
+    >>> RandomSearch({"x": uniform(0, 4)}, metric="loss", max_t=1, searcher=Middle()).next_job(0.0).config
+    {'x': 2.0}
+    """
 
     #: the name `make_searcher` knows it by, also the tag its state is saved under
     name: str = ""

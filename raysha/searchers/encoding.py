@@ -51,7 +51,13 @@ def from_unit(dom, u: float) -> Any:
 
 
 class Encoding:
-    """The columns of a space: `paths`, `cardinality` (0: numeric, else the number of categories)."""
+    """The columns of a space: `paths`, `cardinality` (0: numeric, else the number of categories).
+
+    >>> from raysha.space import choice, uniform
+    >>> enc = Encoding({"opt": choice({"sgd": {"lr": uniform(0, 1)}, "adam": None})})
+    >>> enc.paths, enc.cardinality.tolist(), enc.encode({"opt": "adam"}).tolist()
+    (['opt', 'opt=sgd/lr'], [2, 0], [1.0, nan])
+    """
 
     def __init__(self, space: Mapping[str, Any]):
         self.space = space

@@ -61,6 +61,16 @@ def configs(space: Mapping[str, Any], num_samples) -> Iterator[dict]:
 
 
 class GridSearcher(Searcher):
+    """The grid of the space (``num_samples`` values per numeric domain), then random draws.
+
+    >>> from raysha.space import choice, quniform
+    >>> from raysha.schedulers import RandomSearch
+    >>> s = RandomSearch({"act": choice(["relu", "tanh"]), "p": quniform(0.0, 0.5, 0.25)}, metric="loss",
+    ...                  max_t=1, searcher=GridSearcher(num_samples=3))
+    >>> [tuple(s.next_job(0.0).config.values()) for _ in range(6)]
+    [('relu', 0.0), ('relu', 0.25), ('relu', 0.5), ('tanh', 0.0), ('tanh', 0.25), ('tanh', 0.5)]
+    """
+
     name = "grid"
 
     def __init__(self, num_samples: Union[int, Mapping[str, int]] = 5):
@@ -101,3 +111,12 @@ class GridSearcher(Searcher):
         self.position = int(state["position"])
         self._grid = itertools.islice(configs(self.space, self._count), self.position, None)
         self._exhausted = False
+
+    def __getstate__(self):
+        """Pickled (shipped to a Ray actor) without the grid's generator; rebuilt from `position`."""
+        return {k: v for k, v in self.__dict__.items() if k != "_grid"}
+
+    def __setstate__(self, data):
+        self.__dict__.update(data)
+        if self._bound:
+            self.load_state_dict(self.state_dict())

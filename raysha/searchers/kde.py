@@ -55,6 +55,14 @@ def _check(name: str, value, low: float, high: float, integer: bool = False):
 
 
 class KDESearcher(Searcher):
+    """BOHB's good-vs-bad density ratio on the highest rung with enough results (see the module doc).
+
+    >>> from raysha.space import uniform
+    >>> from raysha.schedulers import ASHA
+    >>> ASHA({"x": uniform(0, 1)}, metric="loss", max_t=9, searcher=KDESearcher(top_n_percent=20)).searcher.name
+    'kde'
+    """
+
     name = "kde"
 
     def __init__(self, min_points: Optional[int] = None, top_n_percent: float = 15,

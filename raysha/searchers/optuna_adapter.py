@@ -4,21 +4,25 @@ One in-memory Optuna study per resource level: every report of a trial at a
 level becomes a finished trial of that level's study (the trial the
 configuration was asked from is told its value; other levels get it through
 ``add_trial``). A new configuration is asked from the highest level whose
-study holds at least ``min_points`` finished trials (default 10, TPE's and
+study holds at least ``min_points`` completed trials (default 10, TPE's and
 GP's start-up count); with none, it is drawn at random from the scheduler's
 Generator. A missing / NaN / failed metric (``inf``) is told as a failed trial.
 Conditional spaces map onto Optuna's define-by-run: each hyperparameter is
 suggested under its path (``optimizer=adam/lr``), categories by index.
 
-``sampler`` is ``"tpe"``, ``"gp"``, ``"cmaes"`` (seeded with the scheduler's
-``random_seed``) or an Optuna sampler instance, shared by the level studies.
-Needs the ``search`` extra (``pip install raysha[search]``: optuna, cmaes).
+``sampler`` is ``"tpe"`` (multivariate), ``"gp"`` (``GPSampler``) or
+``"cmaes"`` (``CmaEsSampler``; numeric spaces only: a ``choice`` or ``grid``
+is refused, as CMA-ES would silently draw it at random), or an Optuna
+sampler instance. A named sampler is built afresh for each proposal, seeded
+from the scheduler's ``random_seed`` and the trial id, so a proposal depends
+only on the studies' contents and a restored run proposes exactly what the
+uninterrupted run would have. Needs the ``search`` extra
+(``pip install raysha[search]``: optuna, cmaes).
 
-State: Optuna studies are not JSON, so ``state_dict()`` keeps the told
-(params, value) history of each level and ``load_state_dict()`` (and
-unpickling) rebuilds the studies from it. A restored searcher has the same
-history, not the same sampler RNG stream, and trials asked before the restore
-are added as plain results (CMA-ES starts a new generation).
+State: ``state_dict()`` lists each level study's trials (params, state, value,
+Optuna's system attributes, where CMA-ES keeps its generation), and
+``load_state_dict()`` (and unpickling) rebuilds the studies from it. With a
+sampler *instance* the sampler's own random stream is not part of the state.
 
     >>> import numpy as np
     >>> from raysha.space import uniform
@@ -35,6 +39,8 @@ from __future__ import annotations
 import math
 import warnings
 from typing import Any, Mapping, Optional
+
+import numpy as np
 
 from raysha import space as sp
 from raysha.searchers.base import Searcher, SearcherError
@@ -54,9 +60,9 @@ def _optuna():
 def _make_sampler(name: str, seed: int):
     samplers = _optuna().samplers
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # GPSampler is marked experimental
+        warnings.simplefilter("ignore")      # multivariate TPE and GPSampler are marked experimental
         if name == "tpe":
-            return samplers.TPESampler(seed=seed, warn_independent_sampling=False)
+            return samplers.TPESampler(seed=seed, multivariate=True, warn_independent_sampling=False)
         if name == "gp":
             return samplers.GPSampler(seed=seed, warn_independent_sampling=False)
         return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
@@ -85,7 +91,19 @@ def _internal(dom, value):
     return dom.index(value) if isinstance(dom, sp.Choice) else value
 
 
+def _is_cmaes(sampler) -> bool:
+    return sampler == "cmaes" or type(sampler).__name__ == "CmaEsSampler"
+
+
 class OptunaSearcher(Searcher):
+    """An Optuna sampler asked through ask-and-tell, one study per rung level (see the module doc).
+
+    >>> from raysha.space import uniform
+    >>> from raysha.schedulers import ASHA
+    >>> ASHA({"x": uniform(0, 1)}, metric="loss", max_t=9, searcher=OptunaSearcher("gp")).searcher.name
+    'optuna-gp'
+    """
+
     name = "optuna"
 
     def __init__(self, sampler: Any = "tpe", min_points: int = 10):
@@ -95,92 +113,120 @@ class OptunaSearcher(Searcher):
         if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 1:
             raise SearcherError(f"optuna: min_points must be an integer >= 1, got {min_points!r}")
         _optuna()
+        if isinstance(sampler, str):
+            self.name = f"optuna-{sampler}"
         self.sampler, self.min_points = sampler, min_points
-        self.history: dict[float, list] = {}     # level -> [[trial_id, params, loss], ...]
-        self._studies: dict = {}
-        self._asked: dict[int, tuple] = {}       # trial_id -> (level, optuna trial), not told yet
-        self._told: set = set()                   # (trial_id, level) in history
+        self._reset()
+
+    def _reset(self) -> None:
+        self._studies: dict = {}                  # level -> optuna study
+        self._tids: dict[float, list] = {}        # level -> the raysha trial id of each study trial
+        self._complete: dict[float, int] = {}     # level -> completed study trials
+        self._asked: dict[int, tuple] = {}        # trial_id -> (level, study trial number), not told yet
+        self._told: set = set()                   # (trial_id, level) in a study
 
     def setup(self) -> None:
         _optuna().logging.set_verbosity(_optuna().logging.WARNING)
-        if isinstance(self.sampler, str):
-            self.sampler = _make_sampler(self.sampler, self.seed)
-        self._dists = {path: _distribution(dom) for path, _, dom in sp.parameters(self.space)}
+        params = sp.parameters(self.space)
+        if _is_cmaes(self.sampler):
+            cats = [path for path, _, dom in params if isinstance(dom, sp.Choice)]
+            if cats:
+                raise SearcherError(f"searcher {self.name!r}: CMA-ES handles numeric hyperparameters only, "
+                                    f"but {cats[0]!r} is a choice; use 'optuna-tpe', 'optuna-gp' or 'kde'")
+        self._dists = {path: _distribution(dom) for path, _, dom in params}
+
+    def _sampler_for(self, trial_id: int):
+        if not isinstance(self.sampler, str):
+            return self.sampler
+        seed = int(np.random.SeedSequence([self.seed, trial_id]).generate_state(1)[0])
+        return _make_sampler(self.sampler, seed)
 
     def _study(self, level: float):
         study = self._studies.get(level)
         if study is None:
-            study = self._studies[level] = _optuna().create_study(sampler=self.sampler, direction="minimize")
+            study = self._studies[level] = _optuna().create_study(direction="minimize")
+            self._tids[level], self._complete[level] = [], 0
         return study
 
     def _ready_level(self) -> Optional[float]:
-        ready = [lv for lv, rows in self.history.items()
-                 if sum(math.isfinite(r[2]) for r in rows) >= self.min_points]
+        ready = [lv for lv, n in self._complete.items() if n >= self.min_points]
         return max(ready) if ready else None
 
     def suggest(self, trial_id: int) -> dict:
         level = self._ready_level()
         if level is None:
             return self.random_config()
-        trial = self._study(level).ask()
-
-        config = sp.assign(self.space, lambda path, name, dom: _suggest(trial, path, dom, self._dists[path]))
-        self._asked[trial_id] = (level, trial)
+        study = self._study(level)
+        study.sampler = self._sampler_for(trial_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = study.ask()
+            config = sp.assign(self.space, lambda path, name, dom: _suggest(trial, path, dom, self._dists[path]))
+        self._tids[level].append(trial_id)
+        self._asked[trial_id] = (level, trial.number)
         return config
 
     def on_report(self, trial_id: int, resource: float, loss: float) -> None:
         level = float(resource)
-        rows = self.history.setdefault(level, [])
         config = self.config_of(trial_id)
         if config is None or (trial_id, level) in self._told:
             return                                   # a retrained level: told once
         self._told.add((trial_id, level))
-        params = {path: _internal(dom, v) for path, dom, v in sp.active(self.space, config)}
-        rows.append([trial_id, params, float(loss)])
+        study = self._study(level)
         asked = self._asked.get(trial_id)
         if asked is not None and asked[0] == level:
             del self._asked[trial_id]
-            self._tell(level, asked[1], loss)
+            if math.isfinite(loss):
+                study.tell(asked[1], float(loss))
+            else:
+                study.tell(asked[1], state=_optuna().trial.TrialState.FAIL)
         else:
-            self._add(level, params, loss)
+            params = {path: _internal(dom, v) for path, dom, v in sp.active(self.space, config)}
+            self._add(level, trial_id, params, float(loss) if math.isfinite(loss) else None)
+        self._complete[level] += math.isfinite(loss)
 
-    def _tell(self, level: float, trial, loss: float) -> None:
-        if math.isfinite(loss):
-            self._study(level).tell(trial, loss)
-        else:
-            self._study(level).tell(trial, state=_optuna().trial.TrialState.FAIL)
-
-    def _add(self, level: float, params: dict, loss: float) -> None:
-        if not math.isfinite(loss):
-            return
-        dists = {p: self._dists[p] for p in params}
-        self._study(level).add_trial(_optuna().trial.create_trial(params=params, distributions=dists,
-                                                                  value=loss))
+    def _add(self, level: float, trial_id: int, params: dict, value: Optional[float],
+             state: Optional[str] = None, system_attrs: Optional[dict] = None) -> None:
+        optuna = _optuna()
+        state = state or ("COMPLETE" if value is not None else "FAIL")
+        frozen = optuna.trial.create_trial(
+            params=params, distributions={p: self._dists[p] for p in params}, value=value,
+            state=optuna.trial.TrialState[state], system_attrs=system_attrs)
+        self._study(level).add_trial(frozen)
+        self._tids[level].append(trial_id)
 
     # -- state ---------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"name": self.name, "history": [
-            [level, [[t, p, v if math.isfinite(v) else repr(v)] for t, p, v in rows]]
-            for level, rows in self.history.items()]}
+        levels = []
+        for level, study in self._studies.items():
+            rows = [[tid, t.state.name, t.value, t.params, t.system_attrs]
+                    for tid, t in zip(self._tids[level], study.get_trials(deepcopy=False))]
+            levels.append([level, rows])
+        return {"name": self.name, "levels": levels}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.history, self._studies, self._asked, self._told = {}, {}, {}, set()
-        for level, rows in state["history"]:
+        self._reset()
+        for level, rows in state["levels"]:
             level = float(level)
-            self.history[level] = [[int(t), dict(p), float(v)] for t, p, v in rows]
-            for tid, params, loss in self.history[level]:
-                self._told.add((tid, level))
-                self._add(level, params, loss)
+            self._study(level)
+            for tid, st, value, params, attrs in rows:
+                if st == "RUNNING":
+                    self._asked[int(tid)] = (level, len(self._tids[level]))
+                else:
+                    self._told.add((int(tid), level))
+                self._add(level, int(tid), dict(params), value, st, dict(attrs))
+                self._complete[level] += st == "COMPLETE"
 
     def __getstate__(self):
-        out = {k: v for k, v in self.__dict__.items() if k not in ("_studies", "_asked", "_told", "history")}
+        hidden = ("_studies", "_tids", "_complete", "_asked", "_told")
+        out = {k: v for k, v in self.__dict__.items() if k not in hidden}
         out["_state"] = self.state_dict() if self._bound else None
         return out
 
     def __setstate__(self, data):
         state = data.pop("_state")
         self.__dict__.update(data)
-        self.history, self._studies, self._asked, self._told = {}, {}, {}, set()
+        self._reset()
         if state is not None:
             self.load_state_dict(state)

@@ -141,6 +141,71 @@ def test_a_bad_returned_value_names_the_return():
         s.finish({1: 2})
 
 
+@pytest.mark.parametrize("value, error, message", [
+    (float("nan"), ValueError, "trial 7 reported epoch=nan; the resource attribute 'epoch' must be a finite number"),
+    (float("inf"), ValueError, "trial 7 reported epoch=inf; the resource attribute 'epoch' must be a finite"),
+    ("3", TypeError, "trial 7 reported epoch='3'; the resource attribute 'epoch' must be a number"),
+    (True, TypeError, "trial 7 reported epoch=True; the resource attribute 'epoch' must be a number"),
+    (11, ValueError, "trial 7 reported epoch=11, past the end of its job at epoch=10"),
+])
+def test_a_bad_resource_level_is_an_error_naming_the_trial_and_the_value(value, error, message):
+    s = _session()
+    s.report({"epoch": 1, "loss": 0.5})
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        s.report({"epoch": value, "loss": 0.4})
+    assert _rows(s) == [{"epoch": 1, "loss": 0.5}]        # nothing of it reaches the results
+
+
+def test_a_numpy_resource_level_is_a_number():
+    np = pytest.importorskip("numpy")
+    s = _session()
+    s.report({"epoch": np.int64(2), "loss": np.float32(0.5)})
+    assert _rows(s)[0]["epoch"] == 2
+
+
+def test_a_level_that_does_not_increase_is_dropped_with_a_warning_naming_the_trial():
+    s = _session()
+    s.report({"epoch": 3, "loss": 0.5})
+    with pytest.warns(UserWarning, match=r"trial 7 reported epoch=2 but is at epoch=3 already"):
+        s.report({"epoch": 2, "loss": 0.4})
+    assert [r["epoch"] for r in _rows(s)] == [3]
+
+
+def test_the_checkpoint_of_the_jobs_last_report_is_pickled_and_kept_as_bytes():
+    from raysha.runtime import checkpoints as ck
+
+    s = _session()
+    s.report({"epoch": 9, "loss": 0.5}, checkpoint={"w": 9})
+    assert s.last_checkpoint_data is None                 # not the job's last report: not pickled
+    s.report({"epoch": 10, "loss": 0.4}, checkpoint={"w": 10})
+    assert ck.decode(s.last_checkpoint_data) == {"w": 10}
+
+
+def test_an_unpicklable_checkpoint_fails_the_report_that_made_it():
+    import threading
+
+    from raysha.runtime.checkpoints import CheckpointError
+
+    s = _session(trial_id=3)
+    s.report({"epoch": 9, "loss": 0.5}, checkpoint={"lock": threading.Lock()})   # never stored: no check
+    with pytest.raises(CheckpointError, match=r"trial 3's checkpoint at epoch=10 \(dict\) cannot be pickled "
+                                              r"\(TypeError: cannot pickle '_thread.lock' object\)"):
+        s.report({"epoch": 10, "loss": 0.4}, checkpoint={"lock": threading.Lock()})
+    assert [r["epoch"] for r in _rows(s)] == [9]          # the failing report is not recorded
+
+
+def test_an_oversized_checkpoint_fails_the_report_that_made_it():
+    from raysha.runtime.checkpoints import CheckpointError
+
+    job = {"key": (3, 0), "trial_id": 3, "config": {}, "start": 0, "until": 2, "milestones": []}
+    s = Session(None, job, "epoch", {}, None, flush_interval=3600.0, max_checkpoint_bytes=1000)
+    s.report({"epoch": 2, "loss": 0.4}, checkpoint=b"x" * 500)
+    s = Session(None, job, "epoch", {}, None, flush_interval=3600.0, max_checkpoint_bytes=1000)
+    with pytest.raises(CheckpointError, match=r"trial 3's checkpoint at epoch=2 \(bytes\) is [\d,]+ bytes, over "
+                                              r"max_checkpoint_bytes=1,000"):
+        s.report({"epoch": 2, "loss": 0.4}, checkpoint=b"x" * 5000)
+
+
 # -- end to end on Ray ------------------------------------------------------------------
 
 def _dict_reporting_trainable(config):
@@ -171,3 +236,25 @@ def test_report_with_a_dict_records_the_metric_on_ray(ray_2cpu_2gpu, tmp_path):
     assert (first["loss"] - (first["config_x"] + 1.0)).abs().max() < 1e-9
     assert not tuner.summary.get("warnings", {}).get("metric_missing")
     assert exp.best()["loss"] == rows["loss"].min()
+
+
+def _returning_trainable(config):
+    return {"epoch": 1, "loss": config["x"]}          # Ray Tune 1.x style: the metrics are returned
+
+
+@pytest.mark.ray
+def test_a_returned_dict_is_recorded_on_ray(ray_2cpu_2gpu, tmp_path):
+    import sys
+
+    from raysha.runtime.tuner import Tuner
+    from raysha.schedulers.fifo import RandomSearch
+    from raysha.space import uniform
+    from raysha.stop import StopCriterion
+
+    ray_2cpu_2gpu.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    sched = RandomSearch({"x": uniform(0, 1)}, metric="loss", mode="min", resource_attr="epoch", max_t=1,
+                         random_seed=0)
+    exp = Tuner(_returning_trainable, sched, n_workers=2, stop=StopCriterion(max_trials=3),
+                storage_path=str(tmp_path), name="returned", verbose=0).fit()
+    rows = exp.results
+    assert len(rows) == 3 and (rows["loss"] == rows["config_x"]).all()

@@ -200,3 +200,13 @@ def test_an_errored_trial_past_a_rung_enters_the_next_one():
     assert s.rung_sizes()[0] == {1: 1, 2: 1, 4: 0}
     s.on_trial_end(j.trial_id, "failed")   # a second end changes nothing
     assert s.rung_sizes()[0] == {1: 1, 2: 1, 4: 0}
+
+
+def test_ties_follow_determined_equal_values_are_not_better():
+    """Determined's insertMetric puts a value before equal ones: on a plateau every trial continues."""
+    s = adaptive(search_mode="aggressive", divisor=2, max_t=8, max_trials=100)
+    decisions = []
+    for _ in range(10):
+        j = s.next_job(0)
+        decisions.append(s.on_report(j.trial_id, 1, {"err": 0.9}, 0))
+    assert decisions == [Decision.CONTINUE] * 10

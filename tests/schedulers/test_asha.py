@@ -114,7 +114,7 @@ def test_stopping_plateau_does_not_keep_every_trial_running():
 
 
 def test_promotion_plateau_promotes_exactly_the_top_half():
-    """The issue's trace: 14 equal values at rung 1, η 2, one worker -> floor(14 / 2) = 7 promotions, earliest first."""
+    """14 equal values at rung 1, η 2, one worker: floor(14 / 2) = 7 promotions, the earliest arrivals."""
     s = asha(type="promotion", grace_period=1, reduction_factor=2, max_t=8, max_trials=14)
     promoted_from_1, entered_1 = [], []
     while True:
@@ -343,3 +343,29 @@ def test_rung_system_per_bracket_promotes_from_any_bracket_once_no_new_trials_ma
         for r in range(int(j.start) + 1, int(j.until) + 1):
             s.on_report(j.trial_id, r, {"validation_error": float(rng.random())}, 0)
     assert s.next_job(0, allow_new=False).kind == JobKind.DONE
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_promotion_lies_in_the_top_of_its_rung_at_that_moment(seed):
+    """The paper's get_job, checked against the rung's contents at each promotion (many ties, 3 workers)."""
+    s = asha(type="promotion", grace_period=1, reduction_factor=2, max_t=16, random_seed=seed)
+    rng = np.random.default_rng(seed)
+    running, promotions = [], 0
+    for _ in range(600):
+        while len(running) < 3:
+            before = {i: dict(r.losses) for i, r in enumerate(s.systems[0].rungs)}  # in order of arrival
+            j = s.next_job(0)
+            if j.kind == JobKind.RESUME:
+                i = s.levels.index(j.start)
+                order = sorted((v, place, t) for place, (t, v) in enumerate(before[i].items()))
+                rank = [t for _, _, t in order].index(j.trial_id)
+                assert rank < math.floor(len(order) * s.systems[0].rungs[i].quantile + 1e-9)
+                promotions += 1
+            running.append([j, j.start])
+        k = int(rng.integers(len(running)))
+        j, r = running[k]
+        r += 1
+        running[k][1] = r
+        if s.on_report(j.trial_id, r, {"validation_error": float(np.round(rng.random(), 1))}, 0) != Decision.CONTINUE:
+            running.pop(k)
+    assert promotions > 50

@@ -202,3 +202,20 @@ def test_state_round_trip_keeps_the_ledger():
 def test_bad_options_are_named(kw, fragment):
     with pytest.raises(SchedulerError, match=fragment):
         promo(max_t=9, **kw)
+
+
+def test_on_a_plateau_the_later_arrivals_beyond_the_top_are_never_promotable():
+    """14 equal values, η 2, max_trials 14: the first 7 arrivals take the promotions, the other 7 go at once."""
+    s = promo(max_t=8, grace_period=1, reduction_factor=2, max_trials=14)
+    jobs = []
+    while len(jobs) < 14:
+        j = s.next_job(0)
+        if j.kind == JobKind.START:
+            jobs.append(j.trial_id)
+            rep(s, j.trial_id, 1, 0.9)
+        else:   # a promotion: run it to its next rung
+            for r in range(int(j.start) + 1, int(j.until) + 1):
+                rep(s, j.trial_id, r, 0.9)
+    freed = set(s.removable_checkpoints())   # also the promoted ones that finished higher up
+    assert set(jobs[7:]) <= freed, "later arrivals at the plateau can never reach the top floor(14 / 2)"
+    assert all(s.trials[t].status == TrialStatus.STOPPED for t in jobs[7:])

@@ -285,6 +285,23 @@ def test_state_dict_round_trip_makes_the_same_decisions(kw):
     assert log_a == log_b
 
 
+def test_a_state_saved_before_noisy_pairs_still_loads():
+    """Older states kept the curves in "pasha" and a list of distances; the pairs start empty, ε is kept."""
+    a = pasha(type="stopping", max_t=64, grace_period=1, reduction_factor=4)
+    t0, t1 = a.next_job(0).trial_id, a.next_job(0).trial_id
+    for r, (v0, v1) in enumerate([(0.6, 0.5), (0.2, 0.5), (0.7, 0.4)], start=1):
+        a.on_report(t0, r, {"err": v0}, 0)
+        a.on_report(t1, r, {"err": v1}, 0)
+    state = json.loads(json.dumps(a.state_dict()))
+    pairs = state["pasha"].pop("pairs")
+    state["pasha"].update(curves=pairs["curves"], at=pairs["at"], noisy=[0.3, 0.3])
+    b = pasha(type="stopping", max_t=64, grace_period=1, reduction_factor=4)
+    b.load_state_dict(state)
+    assert b.epsilon == a.epsilon == pytest.approx(0.3)
+    restored = b.state_dict()["pasha"]["pairs"]
+    assert restored["curves"] == pairs["curves"] and restored["distances"] == []
+
+
 def test_bad_options_are_named():
     with pytest.raises(SchedulerError, match="ranking_criterion must be one of"):
         pasha(ranking_criterion="hard")

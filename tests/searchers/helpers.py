@@ -1,32 +1,23 @@
-"""A noisy multi-fidelity quadratic for searcher tests: optimum 0 at x = (0.3, 0.3, 0.3, 0.3)."""
+"""A noisy multi-fidelity quadratic for searcher tests: optimum 0 at x = (0.3, 0.3, 0.3, 0.3).
+
+The objective is the benchmark's (`benchmarks/searchers_quadratic.py`), so the tests
+and the published figures measure the same function.
+"""
 
 from __future__ import annotations
 
-from raysha.objectives import _mix, config_code
-from raysha.space import uniform
+import sys
+from pathlib import Path
 
-NAMES = ("x0", "x1", "x2", "x3")
-SPACE = {name: uniform(0.0, 1.0) for name in NAMES} | {"max_epochs": 27}
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
+from benchmarks.searchers_quadratic import NoisyQuadratic  # noqa: E402
 
-def true_loss(config) -> float:
-    return sum((config[n] - 0.3) ** 2 for n in NAMES)
-
-
-class NoisyQuadratic:
-    """loss(epoch) = quadratic + a config-dependent 1/epoch term + uniform noise; 1 s per epoch."""
-
-    def __init__(self, seed: int = 0, noise: float = 0.02):
-        self.seed, self.noise = seed, noise
-
-    def with_seed(self, seed: int) -> "NoisyQuadratic":
-        return NoisyQuadratic(seed, self.noise)
-
-    def __call__(self, config, epoch: int) -> dict:
-        code = config_code(config, NAMES, self.seed)
-        u = _mix(code + 0.6180339 * epoch)
-        value = true_loss(config) + (0.2 + 0.3 * config["x0"]) / epoch + self.noise * (u - 0.5)
-        return {"loss": value, "time": 1.0}
+NAMES = NoisyQuadratic.names
+SPACE = NoisyQuadratic.space
+true_loss = NoisyQuadratic().true_loss
 
 
 def incumbent_regret(exp, max_t: int = 27) -> float:
@@ -37,3 +28,50 @@ def incumbent_regret(exp, max_t: int = 27) -> float:
         return float("inf")
     best = final.loc[final["loss"].idxmin()]
     return true_loss({n: best[f"config_{n}"] for n in NAMES})
+
+
+def asha(searcher=None, seed: int = 0, **options):
+    """Promotion ASHA on `SPACE` (rungs 1, 3, 9, 27) with `searcher`."""
+    from raysha.schedulers import ASHA
+
+    return ASHA(options.pop("space", SPACE), metric="loss", mode="min", resource_attr="epoch",
+                max_resource_attr="max_epochs", grace_period=1, reduction_factor=3, type="promotion",
+                random_seed=seed, searcher=searcher, **options)
+
+
+def simulated_regret(searcher, seed: int, budget: float = 600, workers: int = 4) -> float:
+    """Regret of ASHA with `searcher` on the noisy quadratic after `budget` simulated seconds."""
+    from raysha.simulate import simulate
+    from raysha.stop import StopCriterion
+
+    exp = simulate(asha(searcher, seed), NoisyQuadratic(), n_workers=workers,
+                   stop=StopCriterion(max_wallclock_time=budget), seed=seed)
+    return incumbent_regret(exp)
+
+
+class Driver:
+    """One simulated worker driving a scheduler by hand: each job's epochs reported in turn.
+
+    `run(n)` hands out `n` jobs and returns (kind, trial_id, config) of each, so two
+    schedulers driven alike can be compared job by job (before and after a restore).
+    """
+
+    def __init__(self, scheduler, objective=None, now: float = 0.0):
+        self.scheduler, self.objective, self.now = scheduler, objective or NoisyQuadratic(), now
+
+    def run(self, n_jobs: int) -> list:
+        from raysha.schedulers import Decision, JobKind
+
+        jobs = []
+        for _ in range(n_jobs):
+            job = self.scheduler.next_job(self.now)
+            if job.kind in (JobKind.WAIT, JobKind.DONE):
+                break
+            config = self.scheduler.trial_config(job.trial_id)
+            jobs.append((job.kind.value, job.trial_id, config))
+            for epoch in range(int(job.start) + 1, int(job.until) + 1):
+                self.now += 1.0
+                loss = self.objective(config, epoch)["loss"]
+                if self.scheduler.on_report(job.trial_id, epoch, {"loss": loss}, self.now) != Decision.CONTINUE:
+                    break
+        return jobs
