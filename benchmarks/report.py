@@ -416,6 +416,17 @@ class Report:
             rows.append(["`benchmarks/tie_rule_cost.py`", f"µs per rung decision before ({d['before_ref']}) → after "
                          f"the exact tie rules, same run, with {sizes} values in the rung: stopping "
                          f"{cells('stopping')}; promotion {cells('promotion')}", d.get("date", "?")])
+        d = _load(self.results, "runtime_refactor_ab.json")
+        if d and "simulate_scale" in d:
+            s, o = d["simulate_scale"], d.get("overhead") or {}
+            text = (f"the runtime refactor, before ({d['revisions']['before'][:7]}) → after ({d['revisions']['after'][:7]}), "
+                    f"same run: {s['trials']:,}-trial simulation {s['before']['median_cpu_s']:.1f} → "
+                    f"{s['after']['median_cpu_s']:.1f} s CPU (median wall {s['before']['median_wall_s']:.1f} → "
+                    f"{s['after']['median_wall_s']:.1f} s)")
+            if "asha_100x27" in o.get("before", {}):
+                text += (f"; Ray overhead, 100 trials x 27: {o['before']['asha_100x27']['median_wall_s']:.2f} → "
+                         f"{o['after']['asha_100x27']['median_wall_s']:.2f} s wall (medians)")
+            rows.append(["`benchmarks/runtime_refactor_ab.py`", text, d.get("date", "?")])
         if rows:
             self.add("## Other measurements kept in `results/` (not rerun by the suite)", "")
             self.add(_table(["script", "headline", "date"], rows), "")

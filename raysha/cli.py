@@ -52,34 +52,27 @@ def register(name: str, add_arguments: Callable[[argparse.ArgumentParser], None]
 
 # -- option types: each names what it expected (argparse adds the option's name) --------
 
-def _positive_int(text: str) -> int:
+def _number(text: str, cast, ok, expected: str):
+    """``cast(text)`` if ``ok`` of it, else an error saying what was ``expected`` (argparse names the option)."""
     try:
-        v = int(text)
+        v = cast(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
     return v
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
 def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < v < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return v
+    return _number(text, float, lambda v: 0 < v < math.inf, "a positive finite number")
 
 
 def _experiment_name(text: str) -> str:
@@ -303,7 +296,7 @@ def _print_simulation(args: argparse.Namespace, exp, metric: str) -> None:
     print(f"simulated {args.scheduler} on the {args.objective} objective with {args.workers} workers")
     print(f"  trials started   {s['n_trials']}")
     print(f"  reports          {s['n_results']}")
-    print(f"  simulated time   {s['end_time']:.1f} s  (stopped: {s['stopped_by']})")
+    print(f"  simulated time   {s['end_time']:.1f} s  (stopped: {s['stop_reason']})")
     bf = s.get("busy_fraction")
     print(f"  busy fraction    {bf:.1%}" if bf is not None else "  busy fraction    n/a")
     best = s.get("best")

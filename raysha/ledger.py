@@ -20,6 +20,11 @@ from typing import Any, Callable, Mapping, Optional
 
 from raysha.stop import StopCriterion
 
+#: why a run ended, in both runners' summaries (besides the `StopCriterion` limits, ``max_wallclock_time``,
+#: ``max_results``, ``metric_threshold``, and a stop from outside, e.g. ``KeyboardInterrupt``)
+EXHAUSTED = "exhausted"   # the scheduler has nothing more to run (DONE)
+STALLED = "stalled"       # workers wait for work, but nothing runs that could give them any
+
 #: the columns a runner writes in every row besides the trial, its resource, metrics and config
 SYSTEM_COLUMNS = ("tuner_time", "worker_time", "node", "worker", "decision", "bracket")
 _RESERVED = frozenset(("trial_id",) + SYSTEM_COLUMNS)
@@ -210,8 +215,16 @@ class Ledger:
         self.best.load(state.get("best"), self.loss)
 
     def summary(self, scheduler, **extra) -> dict:
-        """The run's summary: trials, results, best, trial counts by status, rung sizes, plus ``extra``."""
+        """The run's summary: trials, results, best, trials by status, rung sizes, warnings, plus ``extra``."""
         out = {"n_trials": self.n_started, "n_results": self.n_results, "best": self.best.as_dict(),
-               "counts": scheduler.counts(), "warnings": dict(self.warnings)}
+               "counts": scheduler.counts(), "rung_sizes": rung_sizes(scheduler), "warnings": dict(self.warnings)}
         out.update(extra)
         return out
+
+
+def rung_sizes(scheduler) -> Optional[dict]:
+    """{bracket: {level: trials}} with string keys (JSON), or None when the scheduler cannot say."""
+    try:
+        return {str(b): {str(k): v for k, v in r.items()} for b, r in scheduler.rung_sizes().items()}
+    except Exception:   # a progress display, never worth failing the run for
+        return None

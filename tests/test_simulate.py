@@ -120,7 +120,7 @@ def test_results_rows_carry_config_worker_time_and_bracket():
 def test_stop_max_results_and_max_trials():
     s = asha()
     exp = simulate(s, StragglerObjective(), 4, StopCriterion(max_results=57))
-    assert len(exp.results) == 57 and exp.summary["stopped_by"] == "max_results"
+    assert len(exp.results) == 57 and exp.summary["stop_reason"] == "max_results"
     # the jobs cut short are ended as interrupted, both in the spans and in the scheduler:
     # all four workers ran, except the one whose last report ended its job
     last_ended = exp.results["decision"].iloc[-1] != "continue"
@@ -128,14 +128,14 @@ def test_stop_max_results_and_max_trials():
     assert interrupted == 4 - last_ended
     assert s.counts()["interrupted"] == interrupted and s.counts()["running"] == 0
     exp = simulate(asha(), StragglerObjective(), 4, StopCriterion(max_trials=25))
-    assert exp.results["trial_id"].nunique() == 25 and exp.summary["stopped_by"] == "exhausted"
+    assert exp.results["trial_id"].nunique() == 25 and exp.summary["stop_reason"] == "exhausted"
     assert (exp.jobs["end_reason"] == "interrupted").sum() == 0
 
 
 def test_stop_max_wallclock_time():
     exp = simulate(asha(), StragglerObjective(), 4, StopCriterion(max_wallclock_time=500.0))
     assert exp.results["tuner_time"].max() <= 500.0
-    assert exp.summary["end_time"] == 500.0 and exp.summary["stopped_by"] == "max_wallclock_time"
+    assert exp.summary["end_time"] == 500.0 and exp.summary["stop_reason"] == "max_wallclock_time"
     assert exp.jobs["end"].max() == 500.0
     # every worker was busy right to the end: its last job was interrupted at 500
     assert sorted(exp.jobs.loc[exp.jobs["end_reason"] == "interrupted", "worker"]) == [0, 1, 2, 3]
@@ -144,7 +144,7 @@ def test_stop_max_wallclock_time():
 def test_stop_metric_threshold():
     exp = simulate(asha(), StragglerObjective(), 4, StopCriterion(metric_threshold=0.2))
     v = exp.results[METRIC].to_numpy()
-    assert exp.summary["stopped_by"] == "metric_threshold"
+    assert exp.summary["stop_reason"] == "metric_threshold"
     assert v[-1] <= 0.2 and np.all(v[:-1] > 0.2)
 
 
@@ -159,7 +159,7 @@ class AlwaysWait(Scheduler):
 def test_waiting_forever_ends_as_stalled():
     s = AlwaysWait(STRAGGLER_SPACE, METRIC)
     exp = simulate(s, StragglerObjective(), 2, StopCriterion(max_trials=3))
-    assert exp.summary["stopped_by"] == "stalled" and len(exp.results) == 0
+    assert exp.summary["stop_reason"] == "stalled" and len(exp.results) == 0
 
 
 class ContinueForever(Scheduler):

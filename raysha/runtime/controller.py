@@ -29,7 +29,7 @@ import time
 import traceback
 from typing import Optional
 
-from raysha.ledger import Ledger, plain_scalars, result_row
+from raysha.ledger import EXHAUSTED, STALLED, Ledger, plain_scalars, result_row
 from raysha.runtime.actors import WorkerPool
 from raysha.runtime import trial_logs
 from raysha.runtime.checkpoint_lifecycle import CheckpointLifecycle
@@ -127,7 +127,7 @@ class Controller:
             if self.stopping or (self.done and not self.failures.retry_queue):
                 return True
             if self.pool.free:  # nothing runs and the scheduler waits for nothing: it is stuck
-                self._begin_stop("scheduler has nothing to run")
+                self._begin_stop(STALLED)
                 return True
             if not self.pool.starting:
                 self._begin_stop("no trial actor could start")
@@ -389,6 +389,8 @@ class Controller:
             return
         self.finished = True
         self.elapsed = self._now()
+        if self.stop_reason is None and self.done:
+            self.stop_reason = EXHAUSTED
         for tid in self.failures.drop_retries():   # failed jobs never run again: the run stopped first
             self.scheduler.on_trial_end(tid, "interrupted")
         self.pool.kill_all()

@@ -334,27 +334,20 @@ class Tuner:
         """
         from ray import cloudpickle
 
-        try:
-            data = cloudpickle.dumps({"trainable": self.trainable, "scheduler": self._fresh_scheduler,
-                                      "kwargs": self._init_kwargs, "name": self.name,
-                                      "shared_objects": sorted(self.shared_objects)})
-            os.makedirs(self.folder, exist_ok=True)
-            tmp = os.path.join(self.folder, ".tuner.pkl.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, os.path.join(self.folder, "tuner.pkl"))
-        except Exception as e:
-            warnings.warn(f"raysha: could not save tuner.pkl ({e!r}); a restore needs the trainable again")
-        try:  # the same without the trainable: restore(path, trainable=...) when tuner.pkl cannot be read
-            data = cloudpickle.dumps({"scheduler": self._fresh_scheduler, "kwargs": self._init_kwargs,
-                                      "name": self.name, "shared_objects": sorted(self.shared_objects)})
-            os.makedirs(self.folder, exist_ok=True)
-            tmp = os.path.join(self.folder, ".scheduler.pkl.tmp")
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, os.path.join(self.folder, "scheduler.pkl"))
-        except Exception as e:
-            warnings.warn(f"raysha: could not save scheduler.pkl ({e!r})")
+        saved = {"scheduler": self._fresh_scheduler, "kwargs": self._init_kwargs, "name": self.name,
+                 "shared_objects": sorted(self.shared_objects)}
+        # scheduler.pkl is the same without the trainable: restore(path, trainable=...) when tuner.pkl cannot be read
+        for fname, content, why in (("tuner.pkl", {"trainable": self.trainable, **saved},
+                                     "; a restore needs the trainable again"), ("scheduler.pkl", saved, "")):
+            try:
+                data = cloudpickle.dumps(content)
+                os.makedirs(self.folder, exist_ok=True)
+                tmp = os.path.join(self.folder, f".{fname}.tmp")
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, os.path.join(self.folder, fname))
+            except Exception as e:
+                warnings.warn(f"raysha: could not save {fname} ({e!r}){why}")
 
     @classmethod
     def restore(cls, path, trainable=None, **overrides) -> "Tuner":

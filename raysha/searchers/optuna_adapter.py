@@ -6,7 +6,8 @@ configuration was asked from is told its value; other levels get it through
 ``add_trial``). A new configuration is asked from the highest level whose
 study holds at least ``min_points`` completed trials (default 10, TPE's and
 GP's start-up count); with none, it is drawn at random from the scheduler's
-Generator. A missing / NaN / failed metric (``inf``) is told as a failed trial.
+Generator. A missing / NaN / failed metric (``inf``) is told as a failed trial,
+and so is an asked trial whose job fails before it reaches its level.
 Conditional spaces map onto Optuna's define-by-run: each hyperparameter is
 suggested under its path (``optimizer=adam/lr``), categories by index.
 
@@ -184,6 +185,13 @@ class OptunaSearcher(Searcher):
             params = {path: _internal(dom, v) for path, dom, v in sp.active(self.space, config)}
             self._add(level, trial_id, params, float(loss) if math.isfinite(loss) else None)
         self._complete[level] += math.isfinite(loss)
+
+    def on_trial_end(self, trial_id: int, status: str) -> None:
+        """A failed trial never reaches the level it was asked from: its Optuna trial fails now."""
+        asked = self._asked.get(trial_id)
+        if status == "failed" and asked is not None:
+            del self._asked[trial_id]
+            self._study(asked[0]).tell(asked[1], state=_optuna().trial.TrialState.FAIL)
 
     def _add(self, level: float, trial_id: int, params: dict, value: Optional[float],
              state: Optional[str] = None, system_attrs: Optional[dict] = None) -> None:

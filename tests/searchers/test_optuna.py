@@ -120,6 +120,18 @@ def test_a_missing_metric_is_a_failed_trial():
     assert states == ["COMPLETE"] * 3 + ["FAIL", "FAIL"]
 
 
+def test_a_failed_trial_fails_its_optuna_trial_and_an_interrupted_one_stays_asked():
+    f = Fed("tpe", min_points=3)
+    for c in random_configs(3):
+        f.tell(1, c, bowl(c))
+    failed, _ = f.ask()
+    interrupted, _ = f.ask()
+    f.s.on_trial_end(failed, "failed")
+    f.s.on_trial_end(interrupted, "interrupted")          # it will be resumed and report later
+    states = {r[0]: r[1] for r in f.levels()[1.0]}
+    assert states[failed] == "FAIL" and states[interrupted] == "RUNNING"
+
+
 @pytest.mark.parametrize("sampler", ["tpe", GP])
 def test_conditional_and_quantized_spaces_map_onto_define_by_run(sampler):
     space = {"opt": sp.choice({"sgd": {"lr": sp.loguniform(1e-4, 1), "mom": sp.grid([0.0, 0.9])},

@@ -315,32 +315,6 @@ def test_restore_refuses_a_folder_that_is_not_an_experiment(tmp_path):
         Tuner.restore(tmp_path / "sim")
 
 
-def test_journal_reconcile_drops_parts_written_after_the_snapshot(tmp_path):
-    from raysha.results import ResultsWriter
-
-    w = ResultsWriter(tmp_path, {"name": "j"})
-    w.append({"trial_id": 0, "epoch": 1, "loss": 0.5})
-    w.append_job({"worker": 0, "trial_id": 0, "start": 0.0, "end": 1.0})
-    w.flush()
-    state = {"format": jn.FORMAT, "parts": jn.committed_parts(tmp_path), "max_recorded": {"0": 1}}
-    jn.write_state(tmp_path, state)
-    w.append({"trial_id": 0, "epoch": 2, "loss": 0.4})      # flushed, but the crash came before the snapshot
-    w.flush()
-    (tmp_path / "results" / ".part-00002.parquet.tmp").write_bytes(b"half")
-    assert len(list((tmp_path / "results").iterdir())) == 3
-    removed = jn.reconcile(tmp_path, jn.read_state(tmp_path))
-    assert sorted(removed) == ["results/.part-00002.parquet.tmp", "results/part-00001.parquet"]
-    assert [p.name for p in (tmp_path / "results").iterdir()] == ["part-00000.parquet"]
-    assert jn.max_recorded_from_parts(tmp_path, "epoch") == {0: 1.0}
-    # a reopened writer numbers its parts after the ones kept
-    w2 = ResultsWriter(tmp_path, {"name": "j"})
-    w2.append({"trial_id": 1, "epoch": 1, "loss": 0.3})
-    w2.flush()
-    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
-    # an older snapshot without the parts list changes nothing
-    assert jn.reconcile(tmp_path, {"scheduler": {}}) == []
-
-
 def test_cli_resume_of_a_folder_that_is_not_a_lenet_experiment(tmp_path, capsys):
     from raysha.cli import main
     from raysha.results import ResultsWriter
