@@ -20,7 +20,7 @@ import io
 import os
 import sys
 import threading
-from typing import Callable
+from typing import Callable, Optional
 
 
 def log_path(folder: str, trial_id: int) -> str:
@@ -98,10 +98,15 @@ class TrialOutput:
         self.send_lock = threading.Lock()     # one send at a time: the log keeps the order of writes
         self.stop = threading.Event()
         self.failed = False
+        self.thread: Optional[threading.Thread] = None   # started at the first output (a silent job has none)
 
     def _collect(self, s: str) -> None:
         with self.lock:
             self.pending.append(s)
+            if self.thread is None:   # the first output of this job: from now on, sent about once a second
+                self.thread = threading.Thread(target=self._loop, name=f"raysha-trial-{self.trial_id}-output",
+                                               daemon=True)
+                self.thread.start()
 
     def _send_pending(self) -> None:
         with self.send_lock:
@@ -127,8 +132,6 @@ class TrialOutput:
         self.streams = (_PrefixedStream(sys.stdout, prefix, self._collect),
                         _PrefixedStream(sys.stderr, prefix, self._collect))
         sys.stdout, sys.stderr = self.streams
-        self.thread = threading.Thread(target=self._loop, name=f"raysha-trial-{self.trial_id}-output", daemon=True)
-        self.thread.start()
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -136,6 +139,9 @@ class TrialOutput:
         for s in self.streams:
             s.finish()
         self.stop.set()
-        self.thread.join()
+        with self.lock:
+            thread = self.thread
+        if thread is not None:
+            thread.join()
         self._send_pending()
         return False

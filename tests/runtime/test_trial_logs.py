@@ -63,3 +63,13 @@ def test_append_writes_the_trials_log_file_across_jobs(tmp_path):
     trial_logs.append(str(tmp_path), 3, "job 2\n")
     assert (tmp_path / "trials" / "3" / "log.txt").read_text() == "job 1\njob 2\n"
     assert trial_logs.log_path(str(tmp_path), 3) == str(tmp_path / "trials" / "3" / "log.txt")
+
+
+def test_a_silent_job_sends_nothing_and_starts_no_thread():
+    import threading
+
+    sent = []
+    before = threading.active_count()
+    with trial_logs.TrialOutput(4, sent.append, interval=0.01) as out:
+        assert threading.active_count() == before
+    assert sent == [] and out.thread is None
