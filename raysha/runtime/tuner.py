@@ -492,16 +492,7 @@ class Tuner:
                 ray.kill(ctrl, no_restart=True)
             except Exception:
                 pass
-        self.summary = summary
-        if summary is not None:
-            self.worker_info = summary.get("worker_info", [])
-            try:
-                self.scheduler.load_state_dict(summary["scheduler_state"])
-            except Exception:
-                pass
-            if summary.get("failures") and self.verbose:
-                print(f"raysha: {len(summary['failures'])} trial job(s) failed; see tuner.summary['failures']",
-                      flush=True)
+        self._keep_summary(summary)
         from raysha.results import load_experiment
 
         failure = experiment_failure(summary, self.folder)
@@ -511,6 +502,20 @@ class Tuner:
         if failure is not None:
             raise failure
         return experiment
+
+    def _keep_summary(self, summary: Optional[dict]) -> None:
+        """The run's summary on this Tuner (``summary``, ``worker_info``, the scheduler's final state)."""
+        self.summary = summary
+        if summary is None:
+            return
+        self.worker_info = summary.get("worker_info", [])
+        try:
+            self.scheduler.load_state_dict(summary["scheduler_state"])
+        except Exception:
+            pass
+        if summary.get("failures") and self.verbose:
+            print(f"raysha: {len(summary['failures'])} trial job(s) failed; see tuner.summary['failures']",
+                  flush=True)
 
     def _event_feed(self):
         """With callbacks: the driver's `EventFeed` (``on_experiment_start`` is called here); else None."""
