@@ -24,11 +24,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+PEER_METHODS = ("optuna-tpe-hyperband", "synetune-bohb", "synetune-mobster", "synetune-hypertune", "dehb")
 TOOL_LABELS = {"raysha": "raysha", "raytune": "Ray Tune", "optuna": "Optuna", "synetune": "Syne Tune"}
 DEFAULT_COMMANDS = {
     "overhead": "python -m benchmarks.peers", "decision_cost": "python -m benchmarks.decision_cost",
     "utilization": "python -m benchmarks.utilization", "anytime": "python -m benchmarks.anytime",
     "real_run": "python -m benchmarks.real_run", "scale": "python -m benchmarks.scale",
+    "search_quality": "nice python -m benchmarks.search_quality",
 }
 
 
@@ -391,6 +393,82 @@ class Report:
             a2.grid(alpha=0.3)
             self.figure(_save(fig, self.figures / "scale.png"), "scale: RSS and trials over time")
 
+    def search_quality(self) -> None:
+        d = _load(self.results, "search_quality.json")
+        if d is None:
+            return
+        st = d["settings"]
+        self.add("## 7. Search quality: any-time regret, raysha's searchers against peers", "")
+        self.add(f"*Command:* `{d.get('command', DEFAULT_COMMANDS['search_quality'])}` (not part of `make bench`) — "
+                 f"*date:* {d['date']} — *machine:* {d['machine']}, {d['cpu_count']} CPUs — "
+                 f"{d['wall_seconds']:.0f} s wall, {d['cpu_seconds']:.0f} CPU s", "")
+        self.add(f"Every method runs with {st['workers']} simulated workers, the same simulated-time budget "
+                 f"({st['budget_trials']:g} median full trials per worker), grace period {st['grace_period']} and "
+                 f"η {st['reduction_factor']}, over {st['seeds']} seeds. Regret: {st['regret']}. Table: regret at "
+                 f"the budget, median [q1, q3] over seeds (a seed with no full-fidelity result counts as worst). "
+                 f"Problems and peers: see `benchmarks/search_quality.py`'s docstring.", "")
+        for name, p in d["problems"].items():
+            rho = p.get("rank_correlation_first_rung")
+            self.add(f"**{name}** (optimum {p['optimum']:.6g}, budget {p['budget_s']:.0f} simulated s"
+                     + (f", noise sd {p['noise']}" if p.get("noise") else "")
+                     + (f"; rank correlation of the epoch-1 loss with the full-fidelity loss over random "
+                        f"configurations: {rho:.2f}" if rho is not None else "") + ")", "")
+            rows = [[m, _fmt(r["final_median"], ".4g"), f"[{_fmt(r['final_q1'], '.4g')}, {_fmt(r['final_q3'], '.4g')}]",
+                     _fmt(r["trials_median"], ".0f"), _fmt(r["cpu_s"], ".1f")] for m, r in p["methods"].items()]
+            self.add(_table(["method", "regret (median)", "[q1, q3]", "trials", "CPU s (all seeds)"], rows), "")
+        rows = []
+        for name, p in d["problems"].items():
+            g = p.get("goal") or {}
+            if not g:
+                continue
+            frac = g["fraction_of_budget"]
+            rows.append([name, g["best_model_based"], f"{_fmt(g['random_asha_final'], '.4g')}",
+                         "never" if frac is None else f"{100 * frac:.0f} %", "met" if g["goal_speed"] else "**not met**",
+                         f"{g.get('best_peer', '–')} {_fmt(g.get('best_peer_final'), '.4g')}",
+                         _fmt(p["methods"][g["best_model_based"]]["final_median"], ".4g"),
+                         "met" if g.get("goal_quality") else "**not met**"])
+        if rows:
+            self.add("Goals: the best model-based raysha method (lowest median regret at the budget) reaches "
+                     "random-search ASHA's final median regret within ⅓ of the budget, and ends at or below the "
+                     "best peer's median regret.", "")
+            self.add(_table(["problem", "best model-based raysha", "random ASHA final", "reached at (of budget)",
+                             "≤ ⅓", "best peer (final)", "raysha final", "≤ best peer"], rows), "")
+        self.search_quality_shortfalls(d)
+        self.figure(d.get("figure"), "median regret against simulated wall-clock, IQR bands")
+        if d.get("skipped"):
+            self.add("Skipped (never faked):", "")
+            self.add(*[f"- `{k}`: {v}" for k, v in d["skipped"].items()], "")
+
+    def search_quality_shortfalls(self, d: dict) -> None:
+        """Where a goal is not met, the numbers that say so, and what the methods do differently."""
+        out = []
+        for name, p in d["problems"].items():
+            g, rho = p.get("goal") or {}, p.get("rank_correlation_first_rung")
+            if rho is not None and rho < 0.3:
+                out.append(f"{name}: the loss after epoch 1 barely ranks configurations (ρ {rho:.2f}), so every "
+                           f"method that stops most trials at the first rung (ASHA with any searcher, Syne Tune's "
+                           f"BOHB and MOBSTER, both ASHA-based) keeps the wrong ones; Hyperband's brackets that "
+                           f"start later, and DEHB's, do not.")
+            if g and not g.get("goal_quality", True):
+                own = p["methods"][g["best_model_based"]]["final_median"]
+                better = [m for m, r in p["methods"].items() if m in PEER_METHODS and r["final_median"] < own]
+                out.append(f"{name}: {', '.join(better)} end below raysha's best model-based method "
+                           f"({g['best_model_based']}, {_fmt(own, '.4g')}; best peer {_fmt(g['best_peer_final'], '.4g')}).")
+            if g and not g.get("goal_speed", True):
+                frac = g["fraction_of_budget"]
+                out.append(f"{name}: {g['best_model_based']} reaches random ASHA's final regret "
+                           + ("never" if frac is None else f"at {100 * frac:.0f} % of the budget") + " (goal ⅓).")
+        if out:
+            self.add("Reading the goals (where one is not met, and what stands in the way):", "")
+            self.add(*[f"- {x}" for x in out], "")
+            self.add("What differs: raysha's `kde` and `optuna-tpe` searchers model one rung level at a time (the "
+                     "highest with enough results: `optuna-tpe` waits for 10 at a level), so with a short budget "
+                     "most proposals are still random or fitted on a few noisy low-rung values. MOBSTER's Gaussian "
+                     "process models configuration and epoch jointly, pooling every report and smoothing the noise; "
+                     "Optuna's TPE with its pruner fits one model over all its trials (a pruned one by its last "
+                     "reported value). Regret "
+                     "only counts configurations trained to the largest resource.", "")
+
     def others(self) -> None:
         rows = []
         d = _load(self.results, "scheduler_throughput.json")
@@ -521,7 +599,7 @@ class Report:
         except Exception as e:
             self.add(f"*(headlines could not be computed: {e!r})*", "")
         for section in (self.overhead, self.decision_cost, self.utilization, self.anytime, self.real_run,
-                        self.scale, self.others):
+                        self.scale, self.search_quality, self.others):
             try:
                 section()
             except Exception as e:  # a JSON in an unexpected shape: say so, keep the rest of the report

@@ -373,12 +373,17 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="PATH", type=_path, default=None,
                    help="continue the experiment in folder PATH after a crash, a stop or Ctrl-C (its settings "
                         "come from the folder; --max-wallclock and --max-trials set new totals, --data-dir and "
-                        "--quiet may be given)")
+                        "--quiet may be given); PATH may be a URI (s3://..., file:///...)")
+    p.add_argument("--repair", action="store_true",
+                   help="with --resume: drop results parts that are missing or unreadable and run again exactly "
+                        "the trials' epochs they held (without it such an experiment is refused)")
 
 
 def _run(args: argparse.Namespace) -> int:
     from raysha import runs
 
+    if args.repair and not args.resume:
+        raise CLIError("--repair goes with --resume PATH")
     if args.resume:
         given = [k for k, default in _RUN_DEFAULTS.items() if getattr(args, k) != default]
         if given:
@@ -386,7 +391,8 @@ def _run(args: argparse.Namespace) -> int:
                            + ", ".join("--" + k.replace("_", "-") for k in given))
         try:
             exp = _experiment(lambda: runs.resume_lenet(args.resume, args.data_dir, verbose=0 if args.quiet else 1,
-                                                        max_wallclock=args.max_wallclock, max_trials=args.max_trials))
+                                                        max_wallclock=args.max_wallclock, max_trials=args.max_trials,
+                                                        repair=args.repair))
         except CLIError as e:
             raise CLIError(f"--resume {args.resume}: {e}") from None
         return _outcome(exp)
@@ -407,8 +413,16 @@ def _run(args: argparse.Namespace) -> int:
 def _check_data_and_storage(data_dir: Optional[str], storage: Optional[str], option: str) -> None:
     if data_dir is not None and not os.path.isdir(os.path.expanduser(data_dir)):
         raise CLIError(f"--data-dir {data_dir}: no such folder")
-    if storage is not None and "://" not in storage:
-        _writable_folder(os.path.abspath(os.path.expanduser(storage)), f"{option} {storage}")
+    if storage is None:
+        return
+    from raysha.runtime.storage import Storage
+
+    try:
+        store = Storage(storage)
+    except ValueError as e:
+        raise CLIError(f"{option} {storage}: {e}") from None
+    if store.local and store.scheme == "local":   # file:// and remote URIs are probed by the run itself
+        _writable_folder(store.root, f"{option} {storage}")
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:

@@ -177,6 +177,13 @@ class Ledger:
             self.best.offer(loss, value, trial_id, resource, now)
         return stop_reason(self.stop, self.n_results, value, self.mode)
 
+    def record_again(self, trial_id: int, resource, metrics: Mapping[str, Any], now: Optional[float] = None) -> None:
+        """Count a row produced again after its results part was lost (a repaired restore)."""
+        self.n_results += 1
+        loss = self.loss(metrics)
+        if loss < math.inf:
+            self.best.offer(loss, metrics.get(self.metric), trial_id, resource, now)
+
     def check_metric(self, trial_id: int, metrics: Mapping[str, Any], resource) -> Optional[str]:
         """A warning, the first time reports lack the metric or hold a non-finite one (else None)."""
         metric = self.metric

@@ -80,26 +80,34 @@ def _json_default(obj):
     return str(obj)
 
 
-def _write_json_atomic(path: Path, data: Mapping) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, default=_json_default, allow_nan=True)
-        f.write("\n")
-    os.replace(tmp, path)
+def _store(folder):
+    """A `Storage` for `folder` (a Storage, a path or a ``pyarrow.fs`` URI)."""
+    from raysha.runtime.storage import Storage
+
+    return folder if isinstance(folder, Storage) else Storage(folder)
 
 
-def _read_json(path: Path) -> dict:
+def _json_bytes(data: Mapping) -> bytes:
+    return (json.dumps(data, indent=2, default=_json_default, allow_nan=True) + "\n").encode()
+
+
+def _read_json(store, rel: str) -> dict:
     try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ResultsError(f"{path} is not valid JSON ({e}); is this a raysha experiment folder?") from None
+        return store.read_json(rel)
+    except ValueError as e:
+        raise ResultsError(f"{e}; is this a raysha experiment folder?") from None
 
 
-def _part_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.name.startswith("part-") and p.name.endswith(".parquet"))
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def is_part(name: str) -> bool:
+    return name.startswith("part-") and name.endswith(".parquet") and name[5:-8].isdigit()
+
+
+def _part_names(store, sub: str) -> list[str]:
+    return [n for n in store.list(sub) if is_part(n)]
 
 
 def _to_arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
@@ -116,17 +124,63 @@ def _to_arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _write_part(folder: Path, index: int, df: pd.DataFrame) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"part-{index:05d}.parquet"
-    tmp = folder / f".part-{index:05d}.parquet.tmp"
-    _to_arrow_safe(df).to_parquet(tmp, index=False)
-    os.replace(tmp, final)
-    return final
+def _known_types(sub: str) -> dict:
+    """Arrow types of the columns raysha itself writes, so that a part where one is all-null still has it."""
+    import pyarrow as pa
+
+    text, integer, real = pa.large_string(), pa.int64(), pa.float64()
+    if sub == JOBS_DIR:
+        return {"worker": integer, "trial_id": integer, "start": real, "end": real, "start_resource": real,
+                "end_resource": real, "kind": text, "end_reason": text, "attempt": integer,
+                "restored_from": text, "node": text}
+    return {"trial_id": integer, "tuner_time": real, "worker_time": real, "node": text, "worker": integer,
+            "decision": text}
 
 
-def _read_parts(folder: Path) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in _part_files(folder)]
+def _table(df: pd.DataFrame, schema: dict):
+    """`df` as an arrow table whose columns take the types the folder already has for them.
+
+    An all-null column gets the type the folder knows (else it stays null until a value comes).
+    """
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(_to_arrow_safe(df), preserve_index=False)
+    for i, f in enumerate(table.schema):
+        known = schema.get(f.name)
+        if known is None or f.type == known:
+            if not pa.types.is_null(f.type):
+                schema.setdefault(f.name, f.type)
+            continue
+        if pa.types.is_null(f.type):
+            table = table.set_column(i, pa.field(f.name, known), pa.nulls(len(table), known))
+    return table   # other differences (a metric int here, float there): compaction unites the types
+
+
+def _parquet_bytes(table) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def read_part(store, rel: str):
+    """One parquet part as an arrow table; `ResultsError` naming the file when it is missing or unreadable."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(pa.BufferReader(store.read(rel)))
+    except FileNotFoundError:
+        raise ResultsError(f"{store.where(rel)} is missing") from None
+    except (pa.ArrowException, OSError) as e:
+        raise ResultsError(f"{store.where(rel)} is not a readable parquet file ({type(e).__name__}: {e})") from None
+
+
+def _read_parts(store, sub: str, names: Optional[Iterable[str]] = None) -> pd.DataFrame:
+    names = _part_names(store, sub) if names is None else list(names)
+    frames = [read_part(store, f"{sub}/{n}").to_pandas() for n in names]
     frames = [f for f in frames if len(f.columns)]
     if not frames:
         return pd.DataFrame()
@@ -135,64 +189,101 @@ def _read_parts(folder: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True, sort=False)
 
 
+def compact_parts(store, sub: str, names: list[str], first_index: int, max_rows: int = 200_000) -> list:
+    """Rewrite the parts `names` of folder `sub` as few parts (`max_rows` rows each) of one schema.
+
+    The new parts are numbered from `first_index` and written before anything is deleted;
+    the caller lists them (the journal) and only then deletes the old ones. Returns
+    [(new name, its arrow table)].
+    """
+    import pyarrow as pa
+
+    tables = [read_part(store, f"{sub}/{n}") for n in names]
+    tables = [t.replace_schema_metadata(None) for t in tables if t.num_columns]
+    if not tables:
+        return []
+    table = pa.concat_tables(tables, promote_options="permissive")
+    out = []
+    for k, offset in enumerate(range(0, max(table.num_rows, 1), max_rows)):
+        name = part_name(first_index + k)
+        piece = table.slice(offset, max_rows)
+        store.write(f"{sub}/{name}", _parquet_bytes(piece))
+        out.append((name, piece))
+    return out
+
+
 class ResultsWriter:
     """Appends report rows (and job spans) to an experiment folder, one parquet part per flush.
 
     Used by the Ray runtime (the scheduler actor is the only writer) and by
-    `Experiment.save`. Reopening a folder of the *same* experiment (same
+    `Experiment.save`. `folder` is a path, a ``pyarrow.fs`` URI or a
+    `raysha.runtime.storage.Storage`. Reopening a folder of the *same* experiment (same
     ``name`` / ``experiment_id``, e.g. on restore) continues its part numbering;
     a folder of another experiment is refused so results never mix.
+
+    Rows leave the queue only once their part is written completely: a `flush` that
+    fails (`raysha.runtime.storage.StorageError`) keeps them queued for the next one,
+    and `parts` lists only parts written completely.
+
+    >>> import tempfile
+    >>> w = ResultsWriter(tempfile.mkdtemp(), {"name": "demo", "metric": "loss"})
+    >>> w.append({"trial_id": 0, "epoch": 1, "loss": 0.5})
+    >>> w.pending, w.flush(), w.pending, w.parts["results"]
+    (1, None, 0, ['part-00000.parquet'])
     """
 
     def __init__(self, folder, metadata: Mapping[str, Any]):
-        self.folder = Path(folder)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise ResultsError(f"{self.folder} exists and is not a folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.storage = _store(folder)
+        self.folder = self.storage.root
+        if self.storage.is_file(""):
+            raise ResultsError(f"{self.storage.where()} exists and is not a folder")
         meta = dict(metadata)
-        path = self.folder / EXPERIMENT_FILE
-        if path.exists():
-            old = _read_json(path)
-            given = {k: meta.get(k) for k in ("name", "experiment_id") if meta.get(k) is not None}
-            if not given:
-                raise ResultsError(
-                    f"{self.folder} already holds an experiment ({old.get('name')!r}, id "
-                    f"{old.get('experiment_id')!r}); pass its name/experiment_id to continue it, "
-                    f"or choose another folder"
-                )
-            for key, value in given.items():
-                if old.get(key) is not None and old.get(key) != value:
-                    raise ResultsError(
-                        f"{self.folder} holds results of another experiment: its {key} is "
-                        f"{old.get(key)!r}, this one's is {value!r}; choose another folder"
-                    )
-            merged = dict(old)
-            merged.update(meta)
-            merged["created"] = old.get("created", merged.get("created"))
-            merged["reopened"] = datetime.now(timezone.utc).isoformat()
-            meta = merged
+        old = _read_json(self.storage, EXPERIMENT_FILE)
+        if old is not None:
+            meta = self._reopened(old, meta)
         else:
             meta.setdefault("experiment_id", uuid.uuid4().hex[:12])
             meta.setdefault("name", meta["experiment_id"])
             meta["created"] = datetime.now(timezone.utc).isoformat()
         meta["versions"] = _versions()
         self.metadata = meta
-        _write_json_atomic(path, meta)
+        self.storage.write(EXPERIMENT_FILE, _json_bytes(meta))
         self._rows: list[dict] = []
         self._jobs: list[dict] = []
-        self._next_part = self._next_index(self.folder / RESULTS_DIR)
-        self._next_job_part = self._next_index(self.folder / JOBS_DIR)
+        self.parts = {RESULTS_DIR: _part_names(self.storage, RESULTS_DIR), JOBS_DIR: _part_names(self.storage, JOBS_DIR)}
+        self._schemas: dict = {RESULTS_DIR: _known_types(RESULTS_DIR), JOBS_DIR: _known_types(JOBS_DIR)}
+        self.part_rows: dict = {}   # results part -> {trial_id: [resource levels]} (what a lost part held)
         self.closed = False
 
-    @staticmethod
-    def _next_index(folder: Path) -> int:
-        parts = _part_files(folder)
-        if not parts:
-            return 0
-        return max(int(p.name[5:10]) for p in parts) + 1
+    def _reopened(self, old: dict, meta: dict) -> dict:
+        given = {k: meta.get(k) for k in ("name", "experiment_id") if meta.get(k) is not None}
+        if not given:
+            raise ResultsError(
+                f"{self.storage.where()} already holds an experiment ({old.get('name')!r}, id "
+                f"{old.get('experiment_id')!r}); pass its name/experiment_id to continue it, "
+                f"or choose another folder")
+        for key, value in given.items():
+            if old.get(key) is not None and old.get(key) != value:
+                raise ResultsError(
+                    f"{self.storage.where()} holds results of another experiment: its {key} is "
+                    f"{old.get(key)!r}, this one's is {value!r}; choose another folder")
+        merged = dict(old)
+        merged.update(meta)
+        merged["created"] = old.get("created", merged.get("created"))
+        merged["reopened"] = datetime.now(timezone.utc).isoformat()
+        return merged
+
+    @property
+    def pending(self) -> int:
+        """Report rows queued and not yet in a part."""
+        return len(self._rows)
+
+    def _next_index(self, sub: str) -> int:
+        names = self.parts[sub] + _part_names(self.storage, sub)
+        return max((int(n[5:10]) for n in names), default=-1) + 1
 
     def append(self, row: Mapping[str, Any]) -> None:
-        """Queue one report row; it reaches disk at the next `flush`."""
+        """Queue one report row; it reaches storage at the next `flush`."""
         if self.closed:
             raise ResultsError("ResultsWriter is closed")
         self._rows.append(dict(row))
@@ -207,27 +298,66 @@ class ResultsWriter:
         """Write a whole DataFrame as one part now (the simulator's bulk path)."""
         self.flush()
         if len(df):
-            _write_part(self.folder / RESULTS_DIR, self._next_part, df.reset_index(drop=True))
-            self._next_part += 1
+            self._write(RESULTS_DIR, df.reset_index(drop=True))
         if jobs is not None and len(jobs):
-            _write_part(self.folder / JOBS_DIR, self._next_job_part, jobs.reset_index(drop=True))
-            self._next_job_part += 1
+            self._write(JOBS_DIR, jobs.reset_index(drop=True))
+
+    def _write(self, sub: str, df: pd.DataFrame) -> str:
+        name = part_name(self._next_index(sub))
+        self.storage.write(f"{sub}/{name}", _parquet_bytes(_table(df, self._schemas[sub])))
+        self.parts[sub].append(name)
+        if sub == RESULTS_DIR:
+            self._index(name, df)
+        return name
+
+    def _index(self, name: str, df: pd.DataFrame) -> None:
+        attr = self.metadata.get("resource_attr")
+        if attr in df.columns and "trial_id" in df.columns:
+            self.part_rows[name] = {str(int(t)): sorted(float(v) for v in g[attr])
+                                    for t, g in df[["trial_id", attr]].groupby("trial_id")}
 
     def flush(self) -> None:
-        """Write pending rows as a new part (atomic rename); nothing happens when none are pending."""
+        """Write pending rows as a new part (atomically); on failure they stay queued and it raises.
+
+        Nothing happens when none are pending.
+        """
         if self._rows:
-            rows, self._rows = self._rows, []
-            _write_part(self.folder / RESULTS_DIR, self._next_part, pd.DataFrame(rows))
-            self._next_part += 1
+            self._write(RESULTS_DIR, pd.DataFrame(self._rows))
+            self._rows = []
         if self._jobs:
-            jobs, self._jobs = self._jobs, []
-            _write_part(self.folder / JOBS_DIR, self._next_job_part, pd.DataFrame(jobs))
-            self._next_job_part += 1
+            self._write(JOBS_DIR, pd.DataFrame(self._jobs))
+            self._jobs = []
+
+    def compact(self, max_rows: int = 200_000) -> list[str]:
+        """Rewrite each folder's parts as few parts of one schema; returns the replaced part paths.
+
+        The replaced parts are still there: delete them (`delete_parts`) once whatever lists
+        the parts (the journal) names the new ones.
+        """
+        self.flush()
+        replaced = []
+        for sub in (RESULTS_DIR, JOBS_DIR):
+            old = list(self.parts[sub])
+            if len(old) <= 1:
+                continue
+            new = compact_parts(self.storage, sub, old, self._next_index(sub), max_rows)
+            self.parts[sub] = [name for name, _ in new]
+            replaced += [f"{sub}/{n}" for n in old]
+            if sub == RESULTS_DIR:
+                for n in old:
+                    self.part_rows.pop(n, None)
+                for name, table in new:
+                    self._index(name, table.to_pandas())
+        return replaced
+
+    def delete_parts(self, paths: Iterable[str]) -> None:
+        for rel in paths:
+            self.storage.delete(rel)
 
     def update_metadata(self, **fields) -> None:
         """Add fields to experiment.json (e.g. ``status="finished"``, a summary)."""
         self.metadata.update(fields)
-        _write_json_atomic(self.folder / EXPERIMENT_FILE, self.metadata)
+        self.storage.write(EXPERIMENT_FILE, _json_bytes(self.metadata))
 
     def close(self) -> None:
         if not self.closed:
@@ -325,14 +455,30 @@ class Experiment:
             return None
         return float((jobs["end"] - jobs["start"]).sum()) / (end * float(n_workers))
 
+    # -- checkpoints ------------------------------------------------------------
+    def best_checkpoint(self):
+        """The final checkpoint of the best trial kept (``Tuner(keep_checkpoints=k)``), or None."""
+        kept = self.summary.get("best_checkpoints") or []
+        return self.checkpoint(kept[0]["trial_id"]) if kept else None
+
+    def checkpoint(self, trial_id: int):
+        """The saved checkpoint of `trial_id` (its kept final one, else its paused one), or None when none is kept."""
+        from raysha.runtime import checkpoints as ck
+
+        if self.path is None:
+            return None
+        store = _store(self.path)
+        rel = _checkpoint_path(self.summary, store, int(trial_id))
+        return None if rel is None else ck.read_durable(store, rel)
+
     # -- persistence ------------------------------------------------------------
     def save(self, folder) -> Path:
-        """Write this (in-memory, e.g. simulated) experiment as an experiment folder."""
+        """Write this (in-memory, e.g. simulated) experiment as an experiment folder (a path or a URI)."""
         meta = {k: v for k, v in self.metadata.items() if k not in ("versions", "created", "reopened")}
         writer = ResultsWriter(folder, meta)
         writer.append_frame(self.results, self.jobs)
         writer.close()
-        self.path = str(folder)
+        self.path = writer.folder
         self.metadata = writer.metadata
         return Path(folder)
 
@@ -350,24 +496,39 @@ class Experiment:
         return plots.timeline(self, path, **kw)
 
 
+def _checkpoint_path(summary: dict, store, trial_id: int) -> Optional[str]:
+    """Where `trial_id`'s checkpoint is: the summary's kept finals, else the journal's paused trials."""
+    from raysha.runtime import journal as jn
+    from raysha.runtime.storage import confine
+
+    for e in summary.get("best_checkpoints") or []:
+        if int(e["trial_id"]) == trial_id and e.get("durable"):
+            return confine(e["durable"])
+    state = jn.read_state(store) or {}
+    for source in (state.get("finals") or {}, state.get("checkpoints") or {}):
+        e = source.get(str(trial_id)) or {}
+        if e.get("durable"):
+            return confine(e["durable"])
+    return None
+
+
 def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
 def load_experiment(path) -> Experiment:
-    """Read an experiment folder, finished or still running (all parts present now)."""
-    folder = Path(path)
-    meta_path = folder / EXPERIMENT_FILE
-    if not meta_path.exists():
-        if not folder.exists():
-            raise ResultsError(f"no experiment folder at {folder}")
-        raise ResultsError(f"{folder} has no {EXPERIMENT_FILE}: not a raysha experiment folder")
-    meta = _read_json(meta_path)
-    results = _read_parts(folder / RESULTS_DIR)
-    jobs = _read_parts(folder / JOBS_DIR)
+    """Read an experiment folder (a path or a ``pyarrow.fs`` URI), finished or still running."""
+    store = _store(path)
+    meta = _read_json(store, EXPERIMENT_FILE)
+    if meta is None:
+        if not store.exists(""):
+            raise ResultsError(f"no experiment folder at {store.where()}")
+        raise ResultsError(f"{store.where()} has no {EXPERIMENT_FILE}: not a raysha experiment folder")
+    results = _read_parts(store, RESULTS_DIR)
+    jobs = _read_parts(store, JOBS_DIR)
     if "tuner_time" in results.columns and len(results):
         results = results.sort_values("tuner_time", kind="stable").reset_index(drop=True)
-    return Experiment(results, meta, jobs if len(jobs.columns) else None, path=str(folder))
+    return Experiment(results, meta, jobs if len(jobs.columns) else None, path=store.root)
 
 
 def as_experiment(obj) -> Experiment:

@@ -10,7 +10,6 @@ data is decoded once on the driver and shared through Ray's object store.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
@@ -52,14 +51,14 @@ def run_lenet(scheduler: str = "asha-promotion", workers: int = 2, max_wallclock
         raise ValueError(f"run_lenet: max_epochs must be an integer >= 1, got {max_epochs!r}")
     sched = _lenet_scheduler(scheduler, max_epochs, grace_period, reduction_factor, seed, max_trials,
                              points_to_evaluate, scheduler_options)
+    run_file = {"workload": "lenet", "scheduler": scheduler, "workers": workers, "max_wallclock": max_wallclock,
+                "max_epochs": max_epochs, "n_train": n_train, "n_test": n_test, "data_dir": data_dir, "seed": seed,
+                "max_trials": max_trials}
     tuner = Tuner(LeNetTrainable, sched, n_workers=workers, resources_per_trial=resources_per_trial,
                   stop=StopCriterion(max_wallclock_time=max_wallclock, max_trials=max_trials),
                   storage_path=storage, name=name, verbose=verbose, shared_objects={SHARED_KEY: None},
-                  max_failures=max_failures)
-    _write_run_file(tuner.folder, {
-        "workload": "lenet", "scheduler": scheduler, "workers": workers, "max_wallclock": max_wallclock,
-        "max_epochs": max_epochs, "n_train": n_train, "n_test": n_test, "data_dir": data_dir, "seed": seed,
-        "max_trials": max_trials})
+                  max_failures=max_failures, files={RUN_FILE: run_file})   # written once the run holds the folder
+    _refuse_existing(tuner)
     tuner.shared_objects[SHARED_KEY] = load_shared(data_dir, n_train, n_test)
     return _fit_and_plot(tuner, tuner.folder, plots)
 
@@ -76,27 +75,20 @@ def _lenet_scheduler(name, max_epochs, grace_period, reduction_factor, seed, max
                          points_to_evaluate=list(points_to_evaluate or []), **extra)
 
 
-def _write_run_file(folder: str, settings: dict) -> None:
-    """What `resume_lenet` needs besides the Tuner's own files (how to load the data again); the storage check."""
+def _refuse_existing(tuner) -> None:
+    """Refuse an existing experiment before the data is loaded (reads only; `fit` checks again, holding it)."""
     from raysha.runtime.tuner import TunerError
 
-    if os.path.exists(os.path.join(folder, "experiment.json")):
-        raise TunerError(f"run_lenet: the experiment folder {folder} exists already; choose another name "
-                         f"(or storage), or continue it with resume_lenet")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, RUN_FILE), "w") as f:
-            json.dump(settings, f, indent=2)
-    except OSError as e:
-        raise TunerError(f"run_lenet: storage {os.path.dirname(folder)!r} is not writable "
-                         f"({type(e).__name__}: {e.strerror or e})") from None
+    if tuner.experiment.exists("experiment.json"):
+        raise TunerError(f"run_lenet: the experiment folder {tuner.experiment.where()} exists already; choose "
+                         f"another name (or storage), or continue it with resume_lenet")
 
 
 def _fit_and_plot(tuner, folder: str, plots: bool):
     exp = tuner.fit()
     exp.path = exp.path or folder
-    if plots and len(exp.results):
-        write_plots(exp, folder)
+    if plots and len(exp.results) and tuner.experiment.local:
+        write_plots(exp, tuner.experiment.base)
     return exp
 
 
@@ -104,13 +96,15 @@ RUN_FILE = "run.json"
 
 
 def resume_lenet(path: str, data_dir: Optional[str] = None, verbose: int = 1,
-                 max_wallclock: Optional[float] = None, plots: bool = True, max_trials: Optional[int] = None):
+                 max_wallclock: Optional[float] = None, plots: bool = True, max_trials: Optional[int] = None,
+                 repair: bool = False):
     """Continue a `run_lenet` experiment from its folder (`Tuner.restore`); returns the `Experiment`.
 
     The settings come from the folder; the data is loaded again as it was (``run.json``),
     from `data_dir` when given. `max_wallclock` replaces the experiment's total time budget
     (the time already spent counts against it), `max_trials` the number of trials in all.
     A folder that is not a `run_lenet` experiment raises `TunerError` before any data is loaded.
+    `path` may be a URI (``s3://...``, ``file:///...``); `repair` is `Tuner.restore`'s.
     """
     from dataclasses import replace
 
@@ -118,22 +112,27 @@ def resume_lenet(path: str, data_dir: Optional[str] = None, verbose: int = 1,
     from raysha.workloads.fashion_mnist import load_shared
     from raysha.workloads.lenet import SHARED_KEY
 
-    folder = os.path.abspath(os.path.expanduser(path))
-    run_file = os.path.join(folder, RUN_FILE)
-    if os.path.exists(os.path.join(folder, "experiment.json")) and not os.path.exists(run_file):
-        raise TunerError(f"resume_lenet: {folder} was not made by `raysha run lenet` (no {RUN_FILE}); "
+    from raysha.runtime.storage import Storage
+
+    try:
+        store = Storage(path)
+        saved = store.read_json(RUN_FILE)
+        is_experiment = store.exists("experiment.json")
+    except Exception as e:
+        raise TunerError(f"resume_lenet: {path}: {e}") from None
+    if is_experiment and saved is None:
+        raise TunerError(f"resume_lenet: {store.where()} was not made by `raysha run lenet` (no {RUN_FILE}); "
                          f"continue it from Python with raysha.Tuner.restore(path, ...)")
-    # Tuner.restore checks the folder (exists, is an experiment, is readable) before any data is loaded
-    tuner = Tuner.restore(folder, shared_objects={SHARED_KEY: None}, verbose=verbose)
-    with open(run_file) as f:
-        saved = json.load(f)
+    folder = store.root
+    # Tuner.restore checks the folder (exists, is an experiment, its journal) before any data is loaded
+    tuner = Tuner.restore(store, shared_objects={SHARED_KEY: None}, verbose=verbose, repair=repair)
     overrides: dict = {"verbose": verbose}
     if max_wallclock is not None:
         overrides["stop"] = replace(tuner.stop, max_wallclock_time=max_wallclock)
     if max_trials is not None:
         overrides["stop"] = replace(overrides.get("stop", tuner.stop), max_trials=max_trials)
     data = load_shared(data_dir or saved.get("data_dir"), saved.get("n_train"), saved.get("n_test"))
-    tuner = Tuner.restore(folder, shared_objects={SHARED_KEY: data}, **overrides)
+    tuner = Tuner.restore(store, shared_objects={SHARED_KEY: data}, repair=repair, **overrides)
     return _fit_and_plot(tuner, folder, plots)
 
 

@@ -26,7 +26,7 @@ import time
 from typing import Any, Optional
 
 RECENT_S = 120.0           # a journal written this recently (and no lease): the run is taken as running
-HEARTBEAT_STALE_S = 30.0   # a lease whose heartbeat is older: its driver is gone
+HEARTBEAT_STALE_S = 30.0   # a lease whose heartbeat is older: its driver is gone (as raysha.runtime.lease)
 
 
 class StatusError(Exception):
@@ -34,21 +34,17 @@ class StatusError(Exception):
 
 
 class _Folder:
-    """Read-only files under an experiment root: a local folder or any ``pyarrow.fs`` URI."""
+    """Read-only files under an experiment root (a `raysha.runtime.storage.Storage`: a folder or any URI)."""
 
     def __init__(self, root: str):
-        import pyarrow.fs as pafs
+        from raysha.runtime.storage import Storage
 
-        if "://" in root:
-            self.fs, self.base = pafs.FileSystem.from_uri(root)
-        else:
-            self.fs, self.base = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(root))
+        self.store = Storage(root)
 
     def read_bytes(self, rel: str) -> Optional[bytes]:
         try:
-            with self.fs.open_input_stream(f"{self.base}/{rel}") as f:
-                return f.read()
-        except (FileNotFoundError, OSError):
+            return self.store.read(rel)
+        except (FileNotFoundError, OSError, RuntimeError):
             return None
 
     def read_json(self, rel: str) -> Optional[dict]:
@@ -56,13 +52,10 @@ class _Folder:
         return None if data is None else json.loads(data)
 
     def list(self, rel: str) -> list[str]:
-        import pyarrow.fs as pafs
-
         try:
-            infos = self.fs.get_file_info(pafs.FileSelector(f"{self.base}/{rel}", allow_not_found=True))
-        except OSError:
+            return self.store.list(rel)
+        except (OSError, RuntimeError):
             return []
-        return sorted(i.base_name for i in infos if i.type == pafs.FileType.File)
 
     def results(self):
         import pandas as pd

@@ -141,3 +141,53 @@ def ray_head(tmp_path, num_cpus=2, env=None):
                 pass
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# -- an S3-compatible server (moto) on 127.0.0.1, torn down after the test --------------------------
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """A moto S3 server on a free local port with one empty bucket; yields ``s3://bucket?<options>`` pieces.
+
+    Yields a function ``uri(path) -> "s3://raysha-test-<random>/<path>?endpoint_override=...&scheme=http"``;
+    the dummy credentials are in the environment (child processes inherit them).
+    """
+    pytest.importorskip("moto")
+    from moto.server import ThreadedMotoServer
+
+    (port,) = free_ports(1)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                 ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true")):
+        monkeypatch.setenv(k, v)
+    import pyarrow.fs as pafs
+
+    opts = f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+    fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
+                           allow_bucket_creation=True)
+    import uuid
+
+    bucket = f"raysha-test-{uuid.uuid4().hex[:8]}"      # moto keeps buckets across servers in one process
+    fs.create_dir(bucket)
+    try:
+        yield lambda path="": f"s3://{bucket}/{path}?{opts}" if path else f"s3://{bucket}?{opts}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A 4 MiB tmpfs mounted at a fresh folder (root only), unmounted after the test: a disk that fills up."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

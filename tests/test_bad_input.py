@@ -239,11 +239,14 @@ def test_tensor_checkpoints_are_written_with_torch_and_loaded_weights_only(tmp_p
     opt.step()
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3,
              "rng": torch.Generator().get_state(), "seed": 1}      # what LeNet's trainable saves
-    path = ck.durable_path(str(tmp_path), 1, 3)
-    ck.write_durable(path, state)
+    from raysha.runtime.storage import Storage
+
+    store, rel = Storage(tmp_path), ck.durable_path(1, 3)
+    path = tmp_path / rel
+    ck.write_durable(store, rel, state)
     raw = open(path, "rb").read()
     assert raw.startswith(ck.TORCH_HEADER)
-    back = ck.read_durable(path)
+    back = ck.read_durable(store, rel)
     assert back["epoch"] == 3 and torch.equal(back["model"]["weight"], state["model"]["weight"])
     assert back["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)
 
@@ -255,7 +258,7 @@ def test_tensor_checkpoints_are_written_with_torch_and_loaded_weights_only(tmp_p
     with open(path, "wb") as f:
         f.write(ck.TORCH_HEADER + buf.getvalue())
     with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
-        ck.read_durable(path)
+        ck.read_durable(store, rel)
     assert not marker.exists()
 
 
@@ -266,10 +269,13 @@ def test_other_checkpoints_are_pickled(tmp_path):
 
     from raysha.runtime import checkpoints as ck
 
-    path = ck.durable_path(str(tmp_path), 2, 1)
-    ck.write_durable(path, {"w": np.arange(3), "note": "numpy is not in torch's weights_only set"})
+    from raysha.runtime.storage import Storage
+
+    store, rel = Storage(tmp_path), ck.durable_path(2, 1)
+    path = tmp_path / rel
+    ck.write_durable(store, rel, {"w": np.arange(3), "note": "numpy is not in torch's weights_only set"})
     assert open(path, "rb").read().startswith(ck.PICKLE_HEADER)
-    assert ck.read_durable(path)["w"].tolist() == [0, 1, 2]
+    assert ck.read_durable(store, rel)["w"].tolist() == [0, 1, 2]
     with open(path, "wb") as f:               # copies written before the header existed still load
         f.write(pickle.dumps({"epoch": 1}))
-    assert ck.read_durable(path) == {"epoch": 1}
+    assert ck.read_durable(store, rel) == {"epoch": 1}

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +125,65 @@ def test_overhead_quick_on_ray(tmp_path):
     d = peers.main(["--sizes", "5", "--tools", "raysha", "--out", str(out)])
     r = d["tools"]["raysha"]["5"]
     assert r["trials"] == 5 and r["reports"] >= 5
+
+
+def test_search_quality_quick(tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    from benchmarks import search_quality as sq
+
+    monkeypatch.setattr(sq, "VENVS", {"synetune": tmp_path / "none", "dehb": tmp_path / "none"})
+    out, fig = tmp_path / "results" / "search_quality.json", tmp_path / "figures" / "search_quality.png"
+    d = sq.main(["--quick", "--problems", "mf-branin", "lenet", "--methods", "asha+random", "asha+kde",
+                 "optuna-tpe-hyperband", "dehb", "--out", str(out), "--figure", str(fig)])
+    assert json.loads(out.read_text())["problems"].keys() == {"mf-branin", "lenet"} and fig.exists()
+    text = report.write_report(out.parent, fig.parent, tmp_path / "REPORT.md").read_text()
+    assert "## 7. Search quality" in text and "](figures/search_quality.png)" in text
+    assert "| lenet | asha+kde |" in text                     # the goals table names the best model-based method
+    for name, res in d["problems"].items():
+        assert set(res["methods"]) == {"asha+random", "asha+kde", "optuna-tpe-hyperband"}
+        assert res["seeds"] == 2 and len(res["grid_s"]) == sq.GRID_POINTS
+        for m, row in res["methods"].items():
+            med = [v for v in row["median"] if v is not None]
+            assert med and all(a >= b for a, b in zip(med, med[1:])), (name, m)  # best so far never worsens
+            assert all(v >= 0 for v in res["finals"][m]) and row["q1"][-1] <= row["q3"][-1]
+        assert res["goal"]["best_model_based"] == "asha+kde"
+    assert d["problems"]["lenet"]["optimum"] == pytest.approx(0.2224, abs=1e-4)
+    # outside --quick a peer whose venv is missing is named in the JSON, not faked
+    d = sq.main(["--seeds", "1", "--budget-trials", "1", "--problems", "mf-branin", "--methods", "asha+random",
+                 "dehb", "--out", str(out), "--figure", str(fig)])
+    assert "not installed" in d["skipped"]["dehb"] and set(d["problems"]["mf-branin"]["methods"]) == {"asha+random"}
+
+
+def test_search_quality_regret_is_boca_simple_regret():
+    from benchmarks.search_quality import Problem, regret_curve
+
+    p = Problem("mf-branin", seed=0)
+    far, best = {"x1": 0.0, "x2": 0.0}, {"x1": -3.14159265, "x2": 12.275}
+    run = {"full": [[30.0, best], [10.0, far]]}   # any order; only full-fidelity results are listed
+    curve = regret_curve(p, run, np.array([5.0, 10.0, 29.0, 30.0, 100.0]))
+    assert np.isnan(curve[0])
+    assert curve[1] == curve[2] == pytest.approx(55.602112642 - 0.397887358)
+    assert curve[3] == curve[4] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_search_quality_docstring_examples_run():
+    import doctest
+
+    from benchmarks import search_quality
+
+    result = doctest.testmod(search_quality)
+    assert result.attempted >= 1 and result.failed == 0
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_typo_trainable_ends_early_only_under_the_default_policy(tmp_path):
+    from benchmarks import typo_trainable
+
+    out = tmp_path / "typo.json"
+    d = typo_trainable.main(["--budget", "6", "--out", str(out)])
+    loose, default = d["runs"]
+    assert loose["outcome"].startswith("raised ExperimentFailedError: the experiment produced no result")
+    assert default["outcome"].startswith("raised TrialFailedError: 5 trials in a row failed")
+    assert default["trials_failed"] <= 6 < loose["trials_failed"] and default["seconds"] < loose["seconds"]
+    assert json.loads(out.read_text())["runs"][1]["error_files"] == default["trials_failed"]

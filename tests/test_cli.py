@@ -228,15 +228,20 @@ def test_run_passes_the_options_to_run_lenet(tmp_path, monkeypatch, capsys):
 def test_cli_resume_arguments(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake_resume(path, data_dir=None, verbose=1, max_wallclock=None, plots=True, max_trials=None):
+    def fake_resume(path, data_dir=None, verbose=1, max_wallclock=None, plots=True, max_trials=None, repair=False):
         seen.update(path=path, data_dir=data_dir, verbose=verbose, max_wallclock=max_wallclock,
-                    max_trials=max_trials)
+                    max_trials=max_trials, repair=repair)
         return _FakeExperiment(path, best=pd.Series({"validation_error": 0.5, "epoch": 1, "trial_id": 0}))
 
     monkeypatch.setattr(runs, "resume_lenet", fake_resume)
     folder = str(tmp_path / "exp")
     assert main(["run", "lenet", "--resume", folder, "--quiet"]) == 0
-    assert seen == {"path": folder, "data_dir": None, "verbose": 0, "max_wallclock": None, "max_trials": None}
+    assert seen == {"path": folder, "data_dir": None, "verbose": 0, "max_wallclock": None, "max_trials": None,
+                    "repair": False}
+    assert main(["run", "lenet", "--resume", "file://" + folder, "--repair", "--quiet"]) == 0
+    assert seen["path"] == "file://" + folder and seen["repair"] is True
+    assert main(["run", "lenet", "--repair"]) == 2
+    assert "--repair goes with --resume" in capsys.readouterr().err
     assert main(["run", "lenet", "--resume", folder, "--max-wallclock", "60", "--data-dir", str(tmp_path),
                  "--max-trials", "9"]) == 0
     assert (seen["max_wallclock"], seen["data_dir"], seen["verbose"], seen["max_trials"]) == \

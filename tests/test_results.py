@@ -207,3 +207,78 @@ def test_simulate_refuses_an_existing_folder_before_running(tmp_path):
     with pytest.raises(ResultsError, match="another experiment"):
         simulate(s, objective, 2, StopCriterion(max_trials=5), out=tmp_path)
     assert calls == []
+
+
+# -- durability and one schema per folder (storage faults: tests/faulty_fs.py) --------------------------
+
+def test_a_failed_flush_keeps_the_rows_queued_and_lists_only_complete_parts(tmp_path):
+    from faulty_fs import faulty_storage
+
+    from raysha.runtime.storage import StorageError
+
+    store, fs = faulty_storage(tmp_path)
+    w = ResultsWriter(store, META)
+    w.append(row(0, 1, 0.5, 1.0))
+    w.flush()
+    w.append(row(1, 1, 0.6, 2.0))
+    fs.broken.set()
+    with pytest.raises(StorageError, match=r"writing .*results/part-00001.parquet failed: .*No space left"):
+        w.flush()
+    assert w.pending == 1 and w.parts["results"] == ["part-00000.parquet"]
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["part-00000.parquet"]   # no half file
+    w.append(row(0, 2, 0.4, 3.0))
+    fs.broken.clear()
+    w.flush()                                          # the retry writes both rows, once
+    assert w.pending == 0 and w.parts["results"] == ["part-00000.parquet", "part-00001.parquet"]
+    df = load_experiment(tmp_path).results
+    assert sorted(zip(df["trial_id"], df["epoch"])) == [(0, 1), (0, 2), (1, 1)]
+
+
+def test_a_folder_of_parts_reads_as_one_table_with_plain_pandas(tmp_path):
+    """A column all-null in one part and text in another (restored_from, node) no longer breaks reading."""
+    w = ResultsWriter(tmp_path, META)
+    w.append_job({"worker": 0, "trial_id": 0, "start": 0.0, "end": 1.0, "kind": "start", "end_reason": "pause",
+                  "attempt": 0, "restored_from": None, "node": None})
+    w.append(row(0, 1, 0.5, 1.0, node=None, worker_time=None))
+    w.flush()
+    w.append_job({"worker": 1, "trial_id": 0, "start": 1.0, "end": 2.0, "kind": "resume", "end_reason": "stop",
+                  "attempt": 0, "restored_from": "object", "node": "n1"})
+    w.append(row(0, 2, 0.4, 2.0, node="n1", worker_time=1.5))
+    w.close()
+    jobs = pd.read_parquet(tmp_path / "jobs")
+    assert jobs["restored_from"].isna().tolist() == [True, False] and jobs["restored_from"][1] == "object"
+    assert pd.read_parquet(tmp_path / "results")["node"].tolist()[1] == "n1"
+
+
+def test_compaction_rewrites_many_parts_as_few_of_one_schema(tmp_path):
+    w = ResultsWriter(tmp_path, META)
+    for i in range(30):
+        extra = {"acc": 0.9} if i % 7 == 3 else {}            # a metric only some rows have
+        w.append(row(i, 1, float(i) if i % 5 else i, float(i), **extra))   # int in some parts, float in others
+        w.flush()
+    before = load_experiment(tmp_path).results
+    replaced = w.compact(max_rows=20)
+    assert len(replaced) == 30 and w.parts["results"] == ["part-00030.parquet", "part-00031.parquet"]
+    w.delete_parts(replaced)
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == w.parts["results"]
+    after = pd.read_parquet(tmp_path / "results")            # plain pandas, one table
+    assert len(after) == 30 and after["acc"].notna().sum() == 4
+    pd.testing.assert_frame_equal(load_experiment(tmp_path).results[before.columns], before, check_dtype=False)
+
+
+def test_a_truncated_part_is_named_when_loading(tmp_path):
+    w = ResultsWriter(tmp_path, META)
+    w.append(row(0, 1, 0.5, 1.0))
+    w.close()
+    part = tmp_path / "results" / "part-00000.parquet"
+    part.write_bytes(part.read_bytes()[:100])
+    with pytest.raises(ResultsError, match="part-00000.parquet is not a readable parquet file"):
+        load_experiment(tmp_path)
+
+
+def test_an_experiment_on_an_s3_server_round_trips(s3_bucket):
+    exp = small_sim()
+    exp.save(s3_bucket("sims/small"))
+    back = load_experiment(s3_bucket("sims/small"))
+    assert len(back.results) == len(exp.results) and back.best()["trial_id"] == exp.best()["trial_id"]
+    assert back.path == s3_bucket("sims/small")

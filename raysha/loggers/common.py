@@ -42,4 +42,7 @@ def plain_params(config: Mapping) -> dict:
 
 def local_folder(folder: str, name: str) -> str:
     """Where a logger writes by default: the experiment folder, or ``./raysha-logs/<name>`` for a URI."""
-    return os.path.join("raysha-logs", name) if "://" in folder else folder
+    from raysha.runtime.storage import Storage
+
+    store = Storage(folder)
+    return store.base if store.local else os.path.join("raysha-logs", name)

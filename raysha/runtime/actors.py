@@ -40,7 +40,8 @@ class WorkerPool:
         name = naming.actor_name(s.metadata.get("name", "experiment"), f"worker-{idx}")
         return naming.start_named(ray.remote(TrialWorker), s.worker_options, name, idx, me, self.trainable,
                                   self.resource_attr, s.shared_refs, s.checkpoint_dir, s.report_flush_interval,
-                                  s.keep_live, s.max_checkpoint_bytes)
+                                  s.keep_live, s.max_checkpoint_bytes,
+                                  s.keep_checkpoints > 0)
 
     def create_all(self) -> None:
         """Create every trial actor (they start in parallel; call `hello` for each)."""

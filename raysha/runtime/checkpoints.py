@@ -2,8 +2,9 @@
 
 The trial actor returns a paused trial's checkpoint as a return value of its
 job, so the object belongs to the scheduler actor (the caller) and outlives the
-trial actor. With ``storage_path`` the trial actor also writes a durable copy
-(local folder, NFS, or any ``pyarrow.fs`` URI such as ``s3://bucket/path``);
+trial actor. With durable storage the trial actor also writes a durable copy under
+``checkpoints/`` of the experiment's root (`raysha.runtime.storage.Storage`: a local
+folder, NFS, or any ``pyarrow.fs`` URI such as ``s3://bucket/path``);
 when the object is gone (its node died: `ObjectLostError`, `OwnerDiedError`,
 `ObjectReconstructionFailedError`) a resuming worker reads the durable copy.
 
@@ -23,25 +24,13 @@ Durable copies have two formats (a short header tells which):
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import sys
-import uuid
 from dataclasses import dataclass
 from typing import Any, Optional
 
 
-def _fs(uri: str):
-    """(pyarrow FileSystem, path inside it) for a local path or a URI."""
-    import pyarrow.fs as pafs
-
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(uri))
-
-
-def join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/")] + [p.strip("/") for p in parts])
+FOLDER = "checkpoints"
 
 
 TORCH_HEADER = b"RAYSHA-TORCH1\n"
@@ -111,42 +100,27 @@ def encode_checked(obj: Any, max_bytes: Optional[int], what: str) -> Optional[by
     return data
 
 
-def write_durable(uri: str, obj: Any, data: Optional[bytes] = None) -> None:
-    """Write `obj` (or its bytes `data`, from `encode`) to `uri` atomically where the filesystem allows it."""
-    if data is None:
-        data = encode(obj)
-    fs, path = _fs(uri)
-    parent = path.rsplit("/", 1)[0]
-    fs.create_dir(parent, recursive=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
+def write_durable(store, rel: str, obj: Any, data: Optional[bytes] = None) -> None:
+    """Write `obj` (or its bytes `data`, from `encode`) at `rel` in the experiment's
+    `raysha.runtime.storage.Storage`, atomically (format: see above)."""
+    store.write(rel, encode(obj) if data is None else data)
+
+
+def read_durable(store, rel: str) -> Any:
+    return decode(store.read(rel))
+
+
+def delete_durable(store, rel: str) -> None:
     try:
-        fs.move(tmp, path)
-    except Exception:  # object stores without rename: write in place
-        with fs.open_output_stream(path) as f:
-            f.write(data)
-        delete_durable(tmp)
-
-
-def read_durable(uri: str) -> Any:
-    fs, path = _fs(uri)
-    with fs.open_input_stream(path) as f:
-        data = f.read()
-    return decode(data)
-
-
-def delete_durable(uri: str) -> None:
-    try:
-        fs, path = _fs(uri)
-        fs.delete_file(path)
+        store.delete(rel)
     except Exception:
         pass
 
 
-def durable_path(checkpoint_dir: str, trial_id: int, resource: float) -> str:
+def durable_path(trial_id: int, resource: float) -> str:
+    """Where a trial's checkpoint at `resource` goes, relative to the experiment root."""
     r = int(resource) if float(resource).is_integer() else resource
-    return join(checkpoint_dir, f"trial_{trial_id:06d}", f"ckpt_{r}.pkl")
+    return f"{FOLDER}/trial_{trial_id:06d}/ckpt_{r}.pkl"
 
 
 def lost_errors() -> tuple:
@@ -168,8 +142,7 @@ class Entry:
 class CheckpointStore:
     """The scheduler actor's index of paused trials' checkpoints (one per trial, the latest)."""
 
-    def __init__(self, checkpoint_dir: Optional[str]):
-        self.checkpoint_dir = checkpoint_dir
+    def __init__(self):
         self.entries: dict[int, Entry] = {}
         self.n_freed = 0
 

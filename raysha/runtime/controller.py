@@ -37,6 +37,7 @@ from raysha.runtime.events import EventBuffer
 from raysha.runtime.failures import FailureHandler
 from raysha.runtime.jobs import JobTable, RunningJob, job_log_entry, job_message, job_span, restored_from
 from raysha.runtime.journal_writer import JournalWriter
+from raysha.runtime.redo import Redo
 from raysha.runtime.reports import ReportSequencer
 from raysha.runtime.resume import Continued, continue_from
 from raysha.runtime.settings import ControllerSettings
@@ -65,9 +66,11 @@ class Controller:
         self.pool = WorkerPool(trainable, self.attr, s)
         self.jobs = JobTable()
         self.reports = ReportSequencer(self._process, self._answer, self._wake_up)
-        self.ckpts = CheckpointLifecycle(s.checkpoint_dir, s.journaling)
+        self.ckpts = CheckpointLifecycle(s.checkpoint_dir, s.journaling, s.keep_checkpoints)
         self.failures = FailureHandler(s.failure_policy, s.folder, s.trial_timeout_s, s.report_timeout_s)
-        self.journal = JournalWriter(s.folder, s.metadata, s.flush_every, self._journal_state, self.ckpts.after_journal)
+        self.journal = JournalWriter(s.folder, s.metadata, s.flush_every, self._journal_state, self.ckpts.after_journal,
+                                     s.storage_timeout_s, s.lease)
+        self.last_loss: dict[int, float] = {}            # trial_id -> loss of its latest report
         self.deferred: dict[int, tuple[int, Job]] = {}   # trial_id -> (reserved worker, its RESUME job)
         self.ledger = Ledger(scheduler, self.stop)       # rows, best, stop criteria, warnings
         # trial events for the driver's callbacks (poll_events), kept only when it has callbacks
@@ -84,6 +87,8 @@ class Controller:
         self.resumed = continue_from(state, scheduler, self.ledger, self.ckpts, self.journal, s.checkpoint_dir) \
             if state else Continued()
         self.t0 = time.monotonic() - self.resumed.elapsed   # a continued run counts the time already spent
+        self.redo = Redo((state or {}).get("redo"))      # rows of lost parts, produced again first
+        self.redo_keys: set[int] = set()                 # the jobs doing that
 
     # -- the main loop ---------------------------------------------------------------------
     async def run(self, trainable=None, shared_refs: Optional[dict] = None) -> dict:
@@ -113,12 +118,17 @@ class Controller:
                 await self._sleep(now)
         finally:
             self._finish()
+            while not self.journal.done:   # storage failing at the end: retry until it works or times out
+                await asyncio.sleep(self.journal.retry_in())
+                self.journal.complete()
             await self.ckpts.wait_deletes()   # durable copies of freed checkpoints are gone first
         return self.summary()
 
     def _step(self, now: float) -> bool:
         """One turn of the dispatch loop; True when the run is over."""
         retries = bool(self.failures.retry_queue)
+        if not self.stopping and self.journal.broken:   # storage failed too long, or the lease was lost
+            self._begin_stop("storage failed")
         if not self.stopping and self.stop.time_up(now):
             self._begin_stop("max_wallclock_time")
         if not self.stopping and (not self.done or retries):
@@ -187,6 +197,10 @@ class Controller:
 
     def _dispatch(self) -> None:
         pool = self.pool
+        if self.redo.active:   # a repaired restore: the lost rows first, nothing else meanwhile
+            while pool.free and self.redo.queue:
+                self._launch_redo(pool.take())
+            return
         while pool.free and self.failures.retry_queue:   # failed jobs first, on any free trial actor
             job, attempt = self.failures.next_retry()
             self._launch(pool.take(), job, attempt)
@@ -216,6 +230,13 @@ class Controller:
         info_ref, ckpt_ref = self.pool.run(idx, job_message(rj.key, job, entry))
         asyncio.get_running_loop().create_task(self._await_job(rj, info_ref, ckpt_ref))
 
+    def _launch_redo(self, idx: int) -> None:
+        job = self.redo.next_job(self.scheduler.trial_config, getattr(self.scheduler, "max_resource_attr", None))
+        rj = self.jobs.add(idx, job, self._now())
+        self.redo_keys.add(rj.key)
+        info_ref, ckpt_ref = self.pool.run(idx, job_message(rj.key, job, None))   # from scratch
+        asyncio.get_running_loop().create_task(self._await_job(rj, info_ref, ckpt_ref))
+
     # -- reports ---------------------------------------------------------------------------
     async def report(self, key: int, seq: int, rows: list, want: bool) -> str:
         """A batch of reports from job ``key`` (the trial's session calls it): continue / pause / stop / interrupt."""
@@ -232,6 +253,8 @@ class Controller:
 
     def _process(self, rj: RunningJob, rows: list) -> str:
         """Hand a batch of reports to the scheduler and log them. Synchronous: never awaits."""
+        if rj.key in self.redo_keys:
+            return self._process_redo(rj, rows)
         sched = self.scheduler
         tid = rj.trial_id
         now = self._now()
@@ -248,6 +271,7 @@ class Controller:
             resource = row[self.attr]
             decision = sched.on_report(tid, resource, row, now)
             self.tally["reports"] += 1
+            self.last_loss[tid] = sched.loss(row)
             warning = self.ledger.check_metric(tid, row, resource)
             if warning:
                 print(warning, flush=True)
@@ -267,6 +291,23 @@ class Controller:
                 self.tally["duplicates"] += 1
             if decision != Decision.CONTINUE:
                 rj.final = decision.value
+        return self._answer(rj)
+
+    def _process_redo(self, rj: RunningJob, rows: list) -> str:
+        """A redo job's reports: the lost levels are logged (the scheduler decided them already)."""
+        tid, now = rj.trial_id, self._now()
+        config = self.scheduler.trial_config(tid) or {}
+        for row in rows:
+            worker_time = row.pop("worker_time", None)
+            plain_scalars(row)
+            resource = row[self.attr]
+            if self.redo.take(tid, resource):
+                self.journal.append(result_row(tid, self.attr, row, config, tuner_time=now, worker_time=worker_time,
+                                               node=self.pool.node(rj.worker), worker=rj.worker, decision="redo",
+                                               bracket=rj.job.bracket))
+                self.ledger.record_again(tid, resource, row, now)
+        if self.redo.answer(tid) == "stop":
+            rj.final = "stop"
         return self._answer(rj)
 
     # -- job ends --------------------------------------------------------------------------
@@ -300,6 +341,11 @@ class Controller:
         self.jobs.remove(rj)
         self.failures.job_ended(rj, self._now())
         self._log_job(rj, info, status)
+        if rj.key in self.redo_keys:       # the scheduler never knew this job
+            self.redo_keys.discard(rj.key)
+            self.redo.ended(tid)
+            self._next_for_worker(rj, info)
+            return
         end = None   # how the trial ended, when the job ended without a decision and is not retried
         if status == "paused" and rj.final == "pause":
             self.ckpts.on_pause(tid, info.get("resource", rj.job.until), ckpt_ref, info.get("durable"), rj.worker)
@@ -313,6 +359,8 @@ class Controller:
                 self._begin_stop(self.failures.stop_reason)
         if rj.final == "stop" or end in ("completed", "failed"):   # the trial is finished
             self.ckpts.release([tid])
+            self.ckpts.offer_final(tid, info.get("last_resource"), info.get("final_durable"),
+                                   self.last_loss.get(tid, float("inf")))
             if self.events is not None:   # (a STOP at max_t is a completed trial: the scheduler says which)
                 rec = self.scheduler.trials.get(tid)
                 self.events.trial_ended(tid, rec.status.value if rec is not None else end or "stopped")
@@ -381,7 +429,8 @@ class Controller:
     def _journal_state(self) -> dict:
         return {"elapsed": self._now() if not self.finished else self.elapsed, "finished": self.finished,
                 "n_restarts": self.resumed.n_restarts, "scheduler": self.scheduler.state_dict(),
-                "checkpoints": self.ckpts.index(), **self.ledger.state(),
+                "checkpoints": self.ckpts.index(), "finals": self.ckpts.finals, "redo": self.redo.remaining(),
+                **self.ledger.state(),
                 "running": {str(rj.trial_id): {"start": rj.job.start, "until": rj.job.until} for rj in self.jobs}}
 
     def _finish(self) -> None:
@@ -399,8 +448,8 @@ class Controller:
                                         for t in sorted(self.events.open) if t in self.scheduler.trials)
         self.journal.finish(self.ledger.summary(
             self.scheduler, elapsed=self.elapsed, stop_reason=self.stop_reason,
-            n_failed_jobs=len(self.failures.failures), **self._failure_summary()))
-        self.journal.save()
+            n_failed_jobs=len(self.failures.failures), best_checkpoints=self.ckpts.best_finals(),
+            **self._failure_summary()))
         # trials still paused keep their durable copies (for restore); object refs go with this actor
 
     # -- queries ---------------------------------------------------------------------------
@@ -428,7 +477,9 @@ class Controller:
                    n_report_calls=self.tally["report_calls"], n_duplicates=self.tally["duplicates"],
                    checkpoints=self.ckpts.index(), n_checkpoints_freed=self.ckpts.n_freed,
                    startup_s=self.startup_s, n_restarts=self.resumed.n_restarts, reconciled=self.resumed.reconciled,
-                   warnings=dict(self.ledger.warnings), **self._failure_summary())
+                   warnings=dict(self.ledger.warnings), storage_error=self.journal.broken,
+                   storage_failures=self.journal.n_failed_writes, best_checkpoints=self.ckpts.best_finals(),
+                   **self._failure_summary())
         return out
 
     def _failure_summary(self) -> dict:

@@ -64,7 +64,7 @@ class TrialFailedError(ExperimentFailedError):
 class Verdict(enum.Enum):
     """What happens after a failed job.
 
-    >>> Verdict("retry") is Verdict.RETRY
+    >>> FailurePolicy(max_failures=1).ledger().job_failed(0, "boom") is Verdict.RETRY
     True
     """
 

@@ -20,7 +20,6 @@ kills the actor of an overdue job (`overdue`) and replaces it.
 from __future__ import annotations
 
 import math
-import os
 import traceback
 from typing import Optional
 
@@ -47,7 +46,7 @@ class FailureHandler:
     ('report', 'trial 0 sent no report for 31 s (report_timeout_s=30)')
     """
 
-    def __init__(self, policy: FailurePolicy, folder: Optional[str], trial_timeout_s: Optional[float] = None,
+    def __init__(self, policy: FailurePolicy, folder, trial_timeout_s: Optional[float] = None,
                  report_timeout_s: Optional[float] = None):
         self.policy = policy
         self.ledger = policy.ledger()
@@ -126,16 +125,13 @@ class FailureHandler:
         if self.folder is None:
             return
         errors = [f for f in self.failures if f["trial_id"] == tid]
+        lines = [f"trial {tid} failed {self.ledger.failures.get(tid, 1)} time(s) "
+                 f"(max_failures={self.policy.max_failures})\n"]
+        for e in errors:
+            lines.append(f"\n--- attempt {e['attempt'] + 1} on worker {e['worker']}"
+                         f"{' (the trial actor died)' if e.get('worker_died') else ''} ---\n{e.get('error')}\n")
         try:
-            folder = os.path.join(self.folder, "errors")
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, f"trial_{tid}.txt"), "w") as f:
-                f.write(f"trial {tid} failed {self.ledger.failures.get(tid, 1)} time(s) "
-                        f"(max_failures={self.policy.max_failures})\n")
-                for e in errors:
-                    f.write(f"\n--- attempt {e['attempt'] + 1} on worker {e['worker']}"
-                            f"{' (the trial actor died)' if e.get('worker_died') else ''} ---\n")
-                    f.write(str(e.get("error")) + "\n")
+            self.folder.write(f"errors/trial_{tid}.txt", "".join(lines).encode())
         except Exception:
             traceback.print_exc()
 

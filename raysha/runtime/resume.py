@@ -29,7 +29,7 @@ def continue_from(state: dict, scheduler, ledger, ckpts, journal, checkpoint_dir
     snapshot are removed (their reports come again). Paused trials keep their durable
     checkpoints; the trials that were running get their jobs again (`relaunch_job`).
     """
-    ckpts.load(state.get("checkpoints"))
+    ckpts.load(state.get("checkpoints"), state.get("finals"))
     reconciled = journal.reconcile(state, checkpoint_dir)
     if state.get("scheduler"):
         scheduler.load_state_dict(state["scheduler"])

@@ -5,8 +5,8 @@ while a job runs: each line goes on to the actor's own stream as
 ``[trial 3] line`` (Ray forwards it to the driver), and the raw text is collected
 and handed to ``send`` about once a second and when the job ends. The trial
 actor sends it to the scheduler actor, which appends it to the trial's log file
-in the experiment folder (`append`), so the file is complete wherever the trial
-ran, whichever actors ran its jobs.
+in the experiment's store (`append`: a local folder or a URI), so the file is
+complete wherever the trial ran, whichever actors ran its jobs.
 
 Python-level writes are captured (``print``, ``sys.stdout.write``, logging handlers
 that write to ``sys.stderr`` at the time of the call); output that C code or a
@@ -17,23 +17,28 @@ through Ray, without the prefix and not in the log file.
 from __future__ import annotations
 
 import io
-import os
 import sys
 import threading
 from typing import Callable, Optional
 
 
-def log_path(folder: str, trial_id: int) -> str:
-    """``<folder>/trials/<id>/log.txt``."""
-    return os.path.join(folder, "trials", str(int(trial_id)), "log.txt")
+def log_path(trial_id: int) -> str:
+    """``trials/<id>/log.txt``, relative to the experiment folder."""
+    return f"trials/{int(trial_id)}/log.txt"
 
 
-def append(folder: str, trial_id: int, text: str) -> None:
-    """Append ``text`` to the trial's log file (created with its folder on first use)."""
-    path = log_path(folder, trial_id)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
+def append(store, trial_id: int, text: str) -> None:
+    """Append ``text`` to the trial's log file in the experiment's `raysha.runtime.storage.Storage`.
+
+    The store replaces files whole (object stores cannot append): the file is read and
+    written again with the new text at its end.
+    """
+    rel = log_path(trial_id)
+    try:
+        old = store.read(rel)
+    except FileNotFoundError:
+        old = b""
+    store.write(rel, old + text.encode("utf-8"))
 
 
 class _PrefixedStream(io.TextIOBase):

@@ -19,7 +19,9 @@ without duplicated or lost results.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import json
 import math
 import os
 import uuid
@@ -29,8 +31,12 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from raysha.callbacks import Callback
+from raysha.results import EXPERIMENT_FILE
+from raysha.runtime import checkpoints as ck
+from raysha.runtime import journal as jn
 from raysha.runtime import naming
-from raysha.runtime.progress import Progress
+from raysha.runtime.lease import LeaseLost
+from raysha.runtime.storage import Storage, StorageError, redact
 from raysha.runtime.failure_policy import ExperimentFailedError, FailurePolicy, TrialFailedError
 from raysha.runtime.worker import is_class_trainable
 from raysha.schedulers.base import Scheduler
@@ -71,10 +77,17 @@ class Tuner:
             checkpoints are also written there (durable copies: what a restore after a driver
             crash resumes from). Without it, on a one-node cluster the durable copies go to
             ``<experiment folder>/checkpoints``; on a multi-node cluster there are none (give a
-            shared path or URI). With a URI the results themselves are written to
-            ``~/raysha_results/<name>`` on the driver.
+            shared path or URI). Everything of the experiment (results, journal, metadata,
+            checkpoints, errors, the lease) lives under ``<storage_path>/<name>``, local or not.
         name: the experiment folder's name (default: ``raysha_<date>_<time>``).
         verbose: 0 silent, 1 live progress table.
+        keep_checkpoints: how many of the best trials keep their final checkpoint when the
+            experiment ends (default 1: `Experiment.best_checkpoint`); 0 keeps none. Paused trials'
+            checkpoints stay as long as a restore needs them.
+        storage_timeout_s: how long the storage may fail (writes are retried with backoff) before
+            the experiment stops and `fit()` raises `raysha.runtime.storage.StorageError`.
+        files: ``{relative path: bytes or JSON-able object}`` written into the experiment folder
+            once this driver holds it (e.g. how to load the data again).
         shared_objects: ``{name: object}`` put once into Ray's object store and fetched once
             per worker process: ``self.shared[name]`` (class API) or
             `raysha.runtime.session.get_shared(name)` (function API).
@@ -99,6 +112,8 @@ class Tuner:
         report_timeout_s: most seconds a running trial may go without a report (from its job's start,
             then between reports); a trial past it is ended (its trial actor killed and replaced) and
             counted as a failed job under the failure policy (retried up to ``max_failures``).
+            Reports are batched: one is sent at once when the previous batch left at least 0.25 s
+            before, so give the longest epoch (plus set-up and checkpoint loading) and some margin.
             Default None: no limit.
         max_checkpoint_bytes: largest checkpoint (pickled) a paused trial may store; a larger or
             unpicklable one fails the trial at the report that paused it. Default None: no limit.
@@ -128,6 +143,9 @@ class Tuner:
         stop_grace_s: float = 3.0,
         keep_live_trainables: bool = True,
         max_failures: int = 0,
+        keep_checkpoints: int = 1,
+        storage_timeout_s: float = 60.0,
+        files: Optional[Mapping[str, Any]] = None,
         failure_policy: Optional[FailurePolicy] = None,
         trial_timeout_s: Optional[float] = None,
         report_timeout_s: Optional[float] = None,
@@ -164,7 +182,8 @@ class Tuner:
         if shared_objects is not None:
             if not isinstance(shared_objects, Mapping) or not all(isinstance(k, str) for k in shared_objects):
                 raise TunerError("Tuner: shared_objects must be a dict {name (str): object}")
-        for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s)):
+        for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s),
+                         ("storage_timeout_s", storage_timeout_s)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
                 raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
         self.failure_policy = _failure_policy(max_failures, failure_policy)
@@ -181,6 +200,13 @@ class Tuner:
         self.max_checkpoint_bytes = max_checkpoint_bytes
         if _resume_state is None:
             _claim(scheduler)
+        if isinstance(keep_checkpoints, bool) or not isinstance(keep_checkpoints, int) or keep_checkpoints < 0:
+            raise TunerError(f"Tuner: keep_checkpoints must be an integer >= 0, got {keep_checkpoints!r}")
+        if files is not None and not (isinstance(files, Mapping) and all(isinstance(k, str) for k in files)):
+            raise TunerError("Tuner: files must be a dict {relative path (str): bytes or JSON-able object}")
+        self.keep_checkpoints = keep_checkpoints
+        self.storage_timeout_s = float(storage_timeout_s)
+        self.files = dict(files or {})
         self.callbacks = _check_callbacks(callbacks)
         self.trainable = trainable
         self.scheduler = scheduler
@@ -200,15 +226,18 @@ class Tuner:
             "verbose": verbose, "flush_every": flush_every, "stop_grace_s": stop_grace_s,
             "keep_live_trainables": keep_live_trainables, "failure_policy": self.failure_policy,
             "trial_timeout_s": trial_timeout_s, "report_timeout_s": report_timeout_s,
-            "max_checkpoint_bytes": max_checkpoint_bytes}
-        root = self.storage_path if self.storage_path and "://" not in self.storage_path else _default_root()
-        self.folder = os.path.join(os.path.abspath(os.path.expanduser(root)), self.name)
-        self.checkpoint_dir = None
-        if self.storage_path is not None:
-            base = self.storage_path if "://" in self.storage_path else \
-                os.path.abspath(os.path.expanduser(self.storage_path))
-            self.checkpoint_dir = base.rstrip("/") + "/" + self.name + "/checkpoints"
+            "max_checkpoint_bytes": max_checkpoint_bytes, "keep_checkpoints": keep_checkpoints,
+            "storage_timeout_s": storage_timeout_s}
+        try:
+            self.root = Storage(self.storage_path if self.storage_path is not None else _default_root())
+        except ValueError as e:
+            raise TunerError(f"Tuner: storage_path {storage_path!r}: {e}") from None
+        self.experiment = self.root.child(self.name)     # where everything of this experiment lives
+        self.folder = self.experiment.root
+        self.checkpoint_dir = self.experiment.uri(ck.FOLDER) if self.storage_path is not None else None
+        self._repair = False
         self.summary: Optional[dict] = None
+        self._feed = None    # the driver's callback feed while fit() runs (raysha.runtime.watch)
         self.worker_info: list = []
         self.worker_options: Optional[dict] = None
 
@@ -235,31 +264,16 @@ class Tuner:
         return out
 
     def _check_storage(self) -> None:
-        """The storage path must be writable: probe it (create and delete a file) before anything starts."""
-        if self.storage_path is not None and "://" in self.storage_path:
-            import pyarrow.fs as pafs
-
-            probe = self.storage_path.rstrip("/") + f"/.raysha_probe_{uuid.uuid4().hex[:8]}"
-            try:
-                fs, path = pafs.FileSystem.from_uri(probe)
-                fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-                with fs.open_output_stream(path) as f:
-                    f.write(b"raysha")
-                fs.delete_file(path)
-            except Exception as e:
-                raise TunerError(f"Tuner: storage_path {self.storage_path!r} is not writable "
-                                 f"({type(e).__name__}: {e})") from None
-            return
-        root = os.path.dirname(self.folder)
+        """The experiments folder must be writable: probe it (create and delete a file) before anything starts."""
         field = "storage_path" if self.storage_path is not None else "the default results folder"
-        probe = os.path.join(root, f".raysha_probe_{uuid.uuid4().hex[:8]}")
+        probe = f".raysha_probe_{uuid.uuid4().hex[:8]}"
         try:
-            os.makedirs(root, exist_ok=True)
-            with open(probe, "w") as f:
-                f.write("raysha")
-            os.remove(probe)
-        except OSError as e:
-            raise TunerError(f"Tuner: {field} {root!r} is not writable ({type(e).__name__}: {e})") from None
+            self.root.write(probe, b"raysha")
+            self.root.delete(probe)
+        except (StorageError, OSError) as e:
+            cause = e.__cause__ or e
+            raise TunerError(f"Tuner: {field} {self.root.where()!r} is not writable "
+                             f"({type(cause).__name__}: {cause})") from None
 
     # -- cluster -----------------------------------------------------------------------
     def _worker_options(self) -> tuple[dict, int]:
@@ -319,7 +333,9 @@ class Tuner:
             "resource_attr": sched.resource_attr, "scheduler": type(sched).__name__,
             "scheduler_settings": settings, "space": space, "seed": getattr(sched, "random_seed", None),
             "n_workers": n_workers, "resources_per_trial": worker_options, "stop": stop,
-            "storage_path": self.storage_path, "checkpoint_dir": self.checkpoint_dir,
+            "storage_path": redact(self.storage_path) if self.storage_path else None,
+            "checkpoint_dir": redact(self.checkpoint_dir) if self.checkpoint_dir else None,
+            "keep_checkpoints": self.keep_checkpoints,
             "trainable": getattr(self.trainable, "__qualname__", repr(self.trainable)),
             "trainable_api": "class" if is_class_trainable(self.trainable) else "function",
             "runtime": "ray", "ray_version": ray.__version__, "torch_version": torch_version,
@@ -334,24 +350,23 @@ class Tuner:
         """
         from ray import cloudpickle
 
-        saved = {"scheduler": self._fresh_scheduler, "kwargs": self._init_kwargs, "name": self.name,
-                 "shared_objects": sorted(self.shared_objects)}
-        # scheduler.pkl is the same without the trainable: restore(path, trainable=...) when tuner.pkl cannot be read
-        for fname, content, why in (("tuner.pkl", {"trainable": self.trainable, **saved},
-                                     "; a restore needs the trainable again"), ("scheduler.pkl", saved, "")):
-            try:
-                data = cloudpickle.dumps(content)
-                os.makedirs(self.folder, exist_ok=True)
-                tmp = os.path.join(self.folder, f".{fname}.tmp")
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, os.path.join(self.folder, fname))
-            except Exception as e:
-                warnings.warn(f"raysha: could not save {fname} ({e!r}){why}")
+        try:
+            data = cloudpickle.dumps({"trainable": self.trainable, "scheduler": self._fresh_scheduler,
+                                      "kwargs": self._init_kwargs, "name": self.name,
+                                      "shared_objects": sorted(self.shared_objects)})
+            self.experiment.write("tuner.pkl", data)
+        except Exception as e:
+            warnings.warn(f"raysha: could not save tuner.pkl ({e!r}); a restore needs the trainable again")
+        try:  # the same without the trainable: restore(path, trainable=...) when tuner.pkl cannot be read
+            data = cloudpickle.dumps({"scheduler": self._fresh_scheduler, "kwargs": self._init_kwargs,
+                                      "name": self.name, "shared_objects": sorted(self.shared_objects)})
+            self.experiment.write("scheduler.pkl", data)
+        except Exception as e:
+            warnings.warn(f"raysha: could not save scheduler.pkl ({e!r})")
 
     @classmethod
-    def restore(cls, path, trainable=None, **overrides) -> "Tuner":
-        """A Tuner that continues the experiment in folder `path` (interrupted, crashed or finished).
+    def restore(cls, path, trainable=None, repair: bool = False, **overrides) -> "Tuner":
+        """A Tuner that continues the experiment at `path` (interrupted, crashed or finished).
 
         ``Tuner.restore(path).fit()`` goes on where the journal (``scheduler_state.json``)
         left off: the same scheduler state (rungs, trials, random state), paused trials resume
@@ -364,125 +379,173 @@ class Tuner:
         to the last journal snapshot) counts, the time between the crash and the restore does
         not; ``tuner_time`` goes on from there.
 
+        The journal is checked first (`raysha.runtime.journal.check`): one that lacks its
+        fields, names a missing or unreadable part, or names paths outside the experiment is
+        refused (`TunerError` naming the file) and nothing is changed.
+
         Args:
-            path: the experiment folder.
+            path: the experiment folder: a path or a ``pyarrow.fs`` URI (``s3://...``,
+                ``file:///...``).
             trainable: needed again only when the one saved in ``tuner.pkl`` cannot be unpickled.
+            repair: drop results parts that are missing or unreadable and run again exactly the
+                trials' levels they held (instead of refusing).
             **overrides: Tuner arguments to change (``stop``, ``n_workers``, ``verbose``, ...);
                 ``shared_objects`` must be given again when the experiment had any (they are not
                 saved). The others come from the saved experiment.
         """
-        from ray import cloudpickle
-
-        from raysha.runtime import journal as jn
-
-        folder = os.path.abspath(os.path.expanduser(str(path)))
-        if not os.path.isdir(folder):
-            raise TunerError(f"Tuner.restore: no experiment folder at {folder}")
-        if not os.path.exists(os.path.join(folder, "experiment.json")):
-            raise TunerError(f"Tuner.restore: {folder} is not a raysha experiment folder (no experiment.json)")
-        saved, err = None, None
-        for fname in ("tuner.pkl", "scheduler.pkl"):
-            p = os.path.join(folder, fname)
-            if not os.path.exists(p):
-                continue
-            try:
-                with open(p, "rb") as f:
-                    saved = cloudpickle.loads(f.read())
-                break
-            except Exception as e:
-                err = err or e
-        if saved is None:
-            why = f"they cannot be unpickled ({err!r})" if err else "it has none: not run by raysha.Tuner"
-            raise TunerError(f"Tuner.restore: {folder} has no readable tuner.pkl / scheduler.pkl ({why})")
+        try:
+            store = path if isinstance(path, Storage) else Storage(path)
+            saved, err = _saved_tuner(store)
+            checked = _checked_journal(store, repair)
+        except (StorageError, ValueError) as e:
+            raise TunerError(f"Tuner.restore: {e}") from None
         if trainable is None:
             trainable = saved.get("trainable")
             if trainable is None:
-                raise TunerError(f"Tuner.restore: the trainable saved in {folder}/tuner.pkl cannot be "
+                raise TunerError(f"Tuner.restore: the trainable saved in {store.where('tuner.pkl')} cannot be "
                                  f"unpickled ({err!r}); pass it again: Tuner.restore(path, trainable=...)")
-        try:
-            state = jn.read_state(folder)
-        except Exception as e:
-            raise TunerError(f"Tuner.restore: {folder}/{jn.STATE_FILE} cannot be read ({e!r})") from None
-        if state is None:
-            raise TunerError(f"Tuner.restore: {folder} has no {jn.STATE_FILE}: the experiment never "
-                             f"started; start it again")
         kwargs = dict(saved["kwargs"])
-        bad = sorted(set(overrides) - set(kwargs) - {"shared_objects", "callbacks"})
+        if "max_failures" in overrides and "failure_policy" in kwargs:   # the shorthand, into the saved policy
+            overrides = dict(overrides)
+            kwargs["failure_policy"] = _with_max_failures(kwargs["failure_policy"], overrides.pop("max_failures"))
+        bad = sorted(set(overrides) - set(kwargs) - {"shared_objects", "keep_checkpoints", "storage_timeout_s",
+                                                      "callbacks"})
         if bad:
             raise TunerError(f"Tuner.restore: cannot override {bad} "
                              f"(known: {sorted(kwargs) + ['callbacks', 'shared_objects']})")
-        if "name" in overrides and overrides["name"] != os.path.basename(folder):
+        if "name" in overrides and overrides["name"] != store.name:
             raise TunerError("Tuner.restore: the name is the folder's; it cannot be changed")
         kwargs.update(overrides)
-        kwargs["name"] = os.path.basename(folder)
+        kwargs["name"] = store.name
         missing = sorted(set(saved.get("shared_objects") or []) - set(kwargs.get("shared_objects") or {}))
         if missing:
             raise TunerError(f"Tuner.restore: the experiment used shared_objects {missing}; pass them again "
                              f"(Tuner.restore(path, shared_objects={{...}}))")
-        storage = kwargs.get("storage_path")
-        if storage is None or "://" not in str(storage):
-            kwargs["storage_path"] = os.path.dirname(folder)   # the folder where it is now
-        tuner = cls(trainable, saved["scheduler"], _resume_state=state, **kwargs)
-        tuner.folder = folder
-        if storage is None:
-            tuner.storage_path = None    # durable copies stay in <folder>/checkpoints (fit's default)
-            tuner.checkpoint_dir = None
+        storage = kwargs.pop("storage_path", None)
+        tuner = cls(trainable, saved["scheduler"], _resume_state=checked.state, **kwargs)
+        tuner.experiment, tuner.folder = store, store.root       # where it is now
+        tuner.storage_path = None if storage is None else store.root
+        tuner.checkpoint_dir = None if storage is None else store.uri(ck.FOLDER)
+        tuner._repair = repair
         return tuner
 
     # -- run ----------------------------------------------------------------------------
     def fit(self):
-        """Run the experiment to its end (or Ctrl-C) and return its `Experiment`."""
+        """Run the experiment to its end (or Ctrl-C) and return its `Experiment`.
+
+        Raises `raysha.runtime.lease.ExperimentLocked` when another driver holds the experiment
+        (nothing is changed then), and `raysha.runtime.storage.StorageError` when the storage
+        failed for longer than ``storage_timeout_s`` (the experiment stopped; restore it once
+        the storage works again).
+        """
         import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from raysha.runtime.controller import Controller
-        from raysha.runtime.settings import ControllerSettings
+        from raysha.runtime.lease import Lease
 
-        if self._resume_state is None and os.path.exists(os.path.join(self.folder, "experiment.json")):
-            raise TunerError(f"Tuner: the experiment folder {self.folder} exists already; choose another "
-                             f"name (or storage_path), or continue it with Tuner.restore")
-        self._check_storage()
-        if not ray.is_initialized():
-            ray.init()
+        if self._resume_state is None:   # (a restore's folder was read; taking its lease writes there)
+            if self.experiment.exists(EXPERIMENT_FILE):
+                raise TunerError(f"Tuner: the experiment folder {self.experiment.where()} exists already; choose "
+                                 f"another name (or storage_path), or continue it with Tuner.restore")
+            self._check_storage()
+        lease = Lease(self.experiment).acquire()
+        try:
+            self._take_over()
+        except BaseException:
+            lease.withdraw()
+            raise
+        lease.keep_alive()
+        try:
+            if not ray.is_initialized():
+                ray.init()
+            summary = self._run(lease)
+        finally:
+            lease.release()
+        try:
+            self._after(summary, lease)
+        except BaseException:
+            if self._feed is not None:
+                self._feed.end(None)
+            raise
+        from raysha.results import load_experiment
+
+        experiment = load_experiment(self.experiment)
+        if self._feed is not None:
+            self._feed.end(experiment)
+        return experiment
+
+    def _take_over(self) -> None:
+        """With the lease held: check the folder again (it may have changed), repair, write `files`."""
+        if self._resume_state is None:
+            if self.experiment.exists(EXPERIMENT_FILE):   # another driver made it since the first look
+                raise TunerError(f"Tuner: the experiment folder {self.experiment.where()} was just created by "
+                                 f"another driver; choose another name, or continue it with Tuner.restore")
+        else:
+            try:
+                checked = _checked_journal(self.experiment, self._repair)
+            except ValueError as e:
+                raise TunerError(f"Tuner.restore: {e}") from None
+            if checked.dropped:
+                print(f"raysha: repair: dropped {len(checked.dropped)} broken part(s) of "
+                      f"{self.experiment.where()}: {'; '.join(checked.dropped)}; their rows are produced again",
+                      flush=True)
+                jn.write_state(self.experiment, checked.state)    # the journal no longer names them
+            self._resume_state = checked.state   # (with the rows to produce again: redo)
+        for rel, data in self.files.items():
+            self.experiment.write(rel, data if isinstance(data, bytes) else
+                                  (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+    def _run(self, lease) -> Optional[dict]:
+        """Start the scheduler actor and wait for it (progress table, Ctrl-C, restarts, a lost lease)."""
+        import ray
         from ray import cloudpickle
+
+        from raysha.runtime.progress import Progress
 
         self._fresh_scheduler = cloudpickle.loads(cloudpickle.dumps(self.scheduler))
         opts, n = self._worker_options()
         self.worker_options = opts
-        if self.checkpoint_dir is None and self.storage_path is None and \
-                len([nd for nd in ray.nodes() if nd.get("Alive")]) <= 1:
-            # no storage_path on one machine: the experiment folder keeps the durable copies, so a
-            # driver crash (the object store dies with the driver on local Ray) can be restored
-            self.checkpoint_dir = os.path.join(self.folder, "checkpoints")
-        shared_refs = {k: [ray.put(v)] for k, v in self.shared_objects.items()}
-        meta = self._metadata(n, opts)
-        node = ray.get_runtime_context().get_node_id()
-        feed = self._event_feed()
-        ctrl_options = dict(num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
-                            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-        # the trainable and the shared objects' refs go with run(), not the constructor: Ray keeps
-        # constructor arguments for the actor's restarts and warns (red) about refs among them
-        ctrl = naming.start_named(
-            ray.remote(Controller), ctrl_options, naming.actor_name(self.name, "controller"),
-            self.scheduler, None, ControllerSettings(
-                n_workers=n, worker_options=opts, stop=self.stop, folder=self.folder, metadata=meta,
-                checkpoint_dir=self.checkpoint_dir, flush_every=self.flush_every,
-                stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-                resume_state=self._resume_state, failure_policy=self.failure_policy,
-                trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
-                max_checkpoint_bytes=self.max_checkpoint_bytes, events=feed is not None))
-        self._run_ref = ctrl.run.remote(self.trainable, shared_refs)
-        self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
+        self._feed = feed = self._event_feed()
+        ctrl, run_ref, shared_refs = self._start_controller(opts, n, lease, events=feed is not None)
         if self._resume_state is None:
             self._save_tuner_pickle()
         summary = None
+        ctrl_restarts = 0
+        stop_sent = False
         try:
-            summary = self._wait(ctrl, feed, shared_refs)
+            with Progress(self.verbose, self.name) as progress:
+                while True:
+                    ready, _ = ray.wait([run_ref], timeout=1.0)
+                    if lease.lost and not stop_sent:   # another driver took the experiment over
+                        stop_sent = True
+                        ctrl.request_stop.remote("lease lost")
+                    if ready:
+                        try:
+                            summary = ray.get(run_ref)
+                        except ray.exceptions.RayActorError as e:
+                            # the scheduler actor died: Ray restarts it (max_restarts), its constructor
+                            # loads the journal from the folder, and run() continues the experiment
+                            ctrl_restarts += 1
+                            if ctrl_restarts > _CONTROLLER_RESTARTS:
+                                raise
+                            print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
+                                  f"the experiment's journal (restart {ctrl_restarts})", flush=True)
+                            run_ref = ctrl.run.remote(self.trainable, shared_refs)
+                            continue
+                        break
+                    if feed is not None:
+                        _poll_events(feed, ctrl)
+                    if self.verbose:
+                        try:
+                            progress.update(ray.get(ctrl.status.remote(), timeout=5))
+                        except Exception:
+                            pass
+                if summary is not None:
+                    progress.update(summary)
         except KeyboardInterrupt:
             print("raysha: interrupted; stopping the experiment", flush=True)
             try:
                 ctrl.request_stop.remote("KeyboardInterrupt")
-                summary = ray.get(self._run_ref, timeout=self.stop_grace_s + 10)
+                summary = ray.get(run_ref, timeout=self.stop_grace_s + 10)
             except BaseException:
                 summary = None
         finally:
@@ -492,30 +555,62 @@ class Tuner:
                 ray.kill(ctrl, no_restart=True)
             except Exception:
                 pass
-        self._keep_summary(summary)
-        from raysha.results import load_experiment
+        return summary
 
-        failure = experiment_failure(summary, self.folder)
-        experiment = None if failure is not None else load_experiment(self.folder)
-        if feed is not None:
-            feed.end(experiment)
+    def _start_controller(self, opts: dict, n: int, lease, events: bool = False):
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from raysha.runtime.controller import Controller
+        from raysha.runtime.settings import ControllerSettings
+
+        ckpt_store = self.experiment if self.storage_path is not None else None
+        if ckpt_store is None and len([nd for nd in ray.nodes() if nd.get("Alive")]) <= 1:
+            # no storage_path on one machine: the experiment folder keeps the durable copies, so a
+            # driver crash (the object store dies with the driver on local Ray) can be restored
+            ckpt_store = self.experiment
+            self.checkpoint_dir = self.experiment.uri(ck.FOLDER)
+        shared_refs = {k: [ray.put(v)] for k, v in self.shared_objects.items()}
+        meta = self._metadata(n, opts)
+        node = ray.get_runtime_context().get_node_id()
+        ctrl_options = dict(num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
+                            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+        # the trainable and the shared objects' refs go with run(), not the constructor: Ray keeps
+        # constructor arguments for the actor's restarts and warns (red) about refs among them
+        ctrl = naming.start_named(
+            ray.remote(Controller), ctrl_options, naming.actor_name(self.name, "controller"),
+            self.scheduler, None, ControllerSettings(
+                n_workers=n, worker_options=opts, stop=self.stop, folder=self.experiment, metadata=meta,
+                checkpoint_dir=ckpt_store, flush_every=self.flush_every,
+                stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
+                resume_state=self._resume_state, failure_policy=self.failure_policy,
+                trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
+                max_checkpoint_bytes=self.max_checkpoint_bytes, lease=(lease.generation, lease.holder),
+                storage_timeout_s=self.storage_timeout_s, keep_checkpoints=self.keep_checkpoints, events=events))
+        self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
+        return ctrl, ctrl.run.remote(self.trainable, shared_refs), shared_refs
+
+    def _after(self, summary: Optional[dict], lease) -> None:
+        """Keep the summary; raise when the storage failed or the lease was lost."""
+        self.summary = summary
+        if summary is not None:
+            self.worker_info = summary.get("worker_info", [])
+            try:
+                self.scheduler.load_state_dict(summary["scheduler_state"])
+            except Exception:
+                pass
+            if summary.get("failures") and self.verbose:
+                print(f"raysha: {len(summary['failures'])} trial job(s) failed; see tuner.summary['failures']",
+                      flush=True)
+        error = (summary or {}).get("storage_error") or lease.lost
+        if error:
+            print(f"raysha: the experiment stopped: {error}. Its results up to the last journal snapshot are "
+                  f"safe; once the storage works again, continue it with Tuner.restore("
+                  f"{self.experiment.where()!r}) (raysha run --resume)", flush=True)
+            raise (LeaseLost if lease.lost and not (summary or {}).get("storage_error") else StorageError)(error)
+        failure = experiment_failure(summary, self.experiment.where())
         if failure is not None:
             raise failure
-        return experiment
-
-    def _keep_summary(self, summary: Optional[dict]) -> None:
-        """The run's summary on this Tuner (``summary``, ``worker_info``, the scheduler's final state)."""
-        self.summary = summary
-        if summary is None:
-            return
-        self.worker_info = summary.get("worker_info", [])
-        try:
-            self.scheduler.load_state_dict(summary["scheduler_state"])
-        except Exception:
-            pass
-        if summary.get("failures") and self.verbose:
-            print(f"raysha: {len(summary['failures'])} trial job(s) failed; see tuner.summary['failures']",
-                  flush=True)
 
     def _event_feed(self):
         """With callbacks: the driver's `EventFeed` (``on_experiment_start`` is called here); else None."""
@@ -525,40 +620,9 @@ class Tuner:
         from raysha.runtime.watch import EventFeed
 
         sched = self.scheduler
-        info = ExperimentInfo(name=self.name, folder=self.folder, metric=sched.metric, mode=sched.mode,
-                              resource_attr=sched.resource_attr)
+        info = ExperimentInfo(name=self.name, folder=self.experiment.where(), metric=sched.metric,
+                              mode=sched.mode, resource_attr=sched.resource_attr)
         return EventFeed(CallbackRunner(self.callbacks, info))
-
-    def _wait(self, ctrl, feed, shared_refs: dict) -> Optional[dict]:
-        """Until the scheduler actor's run() returns: progress and callbacks, once a second; its summary."""
-        import ray
-
-        ctrl_restarts = 0
-        with Progress(self.verbose, self.name) as progress:
-            while True:
-                ready, _ = ray.wait([self._run_ref], timeout=1.0)
-                if ready:
-                    try:
-                        summary = ray.get(self._run_ref)
-                    except ray.exceptions.RayActorError as e:
-                        # the scheduler actor died: Ray restarts it (max_restarts), its constructor
-                        # loads the journal from the folder, and run() continues the experiment
-                        ctrl_restarts += 1
-                        if ctrl_restarts > _CONTROLLER_RESTARTS:
-                            raise
-                        print(f"raysha: the scheduler actor died ({type(e).__name__}); continuing from "
-                              f"the experiment's journal (restart {ctrl_restarts})", flush=True)
-                        self._run_ref = ctrl.run.remote(self.trainable, shared_refs)
-                        continue
-                    progress.update(summary)
-                    return summary
-                if feed is not None:
-                    _poll_events(feed, ctrl)
-                if self.verbose:
-                    try:
-                        progress.update(ray.get(ctrl.status.remote(), timeout=5))
-                    except Exception:
-                        pass
 
 
 def _poll_events(feed, ctrl, drain: bool = False) -> None:
@@ -586,6 +650,37 @@ def _check_callbacks(callbacks) -> list:
     return list(callbacks)
 
 
+def _saved_tuner(store: Storage) -> tuple[dict, Optional[Exception]]:
+    """What `Tuner._save_tuner_pickle` saved in the experiment at `store` (and why tuner.pkl failed, if so)."""
+    from ray import cloudpickle
+
+    if not store.exists(""):
+        raise TunerError(f"no experiment folder at {store.where()}")
+    if not store.exists(EXPERIMENT_FILE):
+        raise TunerError(f"{store.where()} is not a raysha experiment folder (no {EXPERIMENT_FILE})")
+    err = None
+    for fname in ("tuner.pkl", "scheduler.pkl"):
+        try:
+            return cloudpickle.loads(store.read(fname)), err
+        except FileNotFoundError:
+            continue
+        except Exception as e:
+            err = err or e
+    why = f"they cannot be unpickled ({err!r})" if err else "it has none: not run by raysha.Tuner"
+    raise TunerError(f"{store.where()} has no readable tuner.pkl / scheduler.pkl ({why})")
+
+
+def _checked_journal(store: Storage, repair: bool):
+    """The experiment's journal, checked (`raysha.runtime.journal.check`); refused ones raise naming the file."""
+    try:
+        state = jn.read_state(store)
+    except ValueError as e:
+        raise TunerError(f"{e}; restore with repair=True cannot help: the journal itself is broken") from None
+    if state is None:
+        raise TunerError(f"{store.where()} has no {jn.STATE_FILE}: the experiment never started; start it again")
+    return jn.check(store, state, repair=repair)
+
+
 def _failure_policy(max_failures, policy) -> FailurePolicy:
     """The run's `FailurePolicy`: ``failure_policy``, or one built from the ``max_failures`` shorthand."""
     if policy is not None and not isinstance(policy, FailurePolicy):
@@ -597,6 +692,13 @@ def _failure_policy(max_failures, policy) -> FailurePolicy:
         return policy
     try:
         return FailurePolicy(max_failures=max_failures)
+    except ValueError:
+        raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}") from None
+
+
+def _with_max_failures(policy: FailurePolicy, max_failures) -> FailurePolicy:
+    try:
+        return dataclasses.replace(policy, max_failures=max_failures)
     except ValueError:
         raise TunerError(f"Tuner: max_failures must be an integer >= 0, got {max_failures!r}") from None
 

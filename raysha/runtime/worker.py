@@ -32,9 +32,9 @@ def is_class_trainable(trainable) -> bool:
 
 class TrialWorker:
     def __init__(self, index: int, controller, trainable, resource_attr: str,
-                 shared_refs: Optional[dict] = None, checkpoint_dir: Optional[str] = None,
+                 shared_refs: Optional[dict] = None, checkpoint_dir=None,
                  flush_interval: float = 0.25, keep_live: bool = True,
-                 max_checkpoint_bytes: Optional[int] = None):
+                 max_checkpoint_bytes: Optional[int] = None, keep_final: bool = False):
         self.index = index
         self.controller = controller
         self.trainable = trainable
@@ -42,10 +42,11 @@ class TrialWorker:
         self.resource_attr = resource_attr
         self._shared_refs = shared_refs or {}
         self._shared: Optional[dict] = None
-        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_dir = checkpoint_dir   # the experiment's Storage for durable copies (None: none)
+        self.keep_final = keep_final           # also write the final checkpoint of a finished trial
         self.flush_interval = flush_interval
         self.keep_live = keep_live
-        self.max_checkpoint_bytes = max_checkpoint_bytes   # a larger checkpoint fails its trial at the pause
+        self.max_checkpoint_bytes = max_checkpoint_bytes   # a larger checkpoint fails its trial (Session.report)
         # the last paused trial: (trial_id, resource, live trainable or checkpoint object)
         self._live: Optional[tuple] = None
 
@@ -96,18 +97,15 @@ class TrialWorker:
         with trial_logs.TrialOutput(tid, self._log_sender(tid)):   # [trial N] lines; trials/<id>/log.txt
             trainable_obj = self._train(job, session, live, info)
         ss._set_session(None)
+        if self.keep_final and info["status"] in ("completed", "stopped"):   # (keep_checkpoints)
+            self._write_durable(info, tid, session.last_resource, session.last_checkpoint, "final_durable",
+                                session.last_checkpoint_data)
         if info["status"] == "paused":
             # the checkpoint of the report that paused it, pickled and checked there (Session.report)
             checkpoint = session.last_checkpoint
             live_obj = trainable_obj if self.is_class else checkpoint
             resource = session.last_resource
-            if self.checkpoint_dir:
-                path = ck.durable_path(self.checkpoint_dir, tid, resource)
-                try:
-                    ck.write_durable(path, checkpoint, data=session.last_checkpoint_data)
-                    info["durable"] = path
-                except Exception as e:  # the object ref still works; report the problem
-                    info["durable_error"] = repr(e)
+            self._write_durable(info, tid, resource, checkpoint, "durable", session.last_checkpoint_data)
             if self.keep_live:
                 self._live = (tid, resource, live_obj)
             elif self.is_class:
@@ -150,6 +148,17 @@ class TrialWorker:
             info["status"] = "failed"
             info["error"] = _format(e)
         return trainable_obj
+
+    def _write_durable(self, info: dict, tid: int, resource, checkpoint, key: str, data=None) -> None:
+        """The durable copy of `checkpoint` (its path, relative to the experiment, goes to info[key])."""
+        if self.checkpoint_dir is None or checkpoint is None or resource is None:
+            return
+        path = ck.durable_path(tid, resource)
+        try:
+            ck.write_durable(self.checkpoint_dir, path, checkpoint, data)
+            info[key] = path
+        except Exception as e:  # the object ref still works; report the problem
+            info["durable_error"] = repr(e)
 
     def _loop(self, t: Trainable, session: ss.Session, level: float) -> None:
         """Train epochs level+1 .. until; those up to the job's start (a replay) are not reported."""
@@ -216,7 +225,7 @@ class TrialWorker:
                               f"Tuner(storage_path=...)); it restarts from scratch", flush=True)
             if durable:
                 try:
-                    obj = ck.read_durable(durable)
+                    obj = ck.read_durable(self.checkpoint_dir, durable)
                 except Exception as e:  # missing, truncated or corrupted: train again from scratch
                     info["ckpt_error"] = f"durable copy {durable} unreadable: {type(e).__name__}: {e}"
                     print(f"raysha: trial {job['trial_id']}: {info['ckpt_error']}; it restarts from "

@@ -9,9 +9,11 @@ from raysha.runtime import checkpoints as ck
 
 def test_a_picklable_checkpoint_gives_the_bytes_a_durable_copy_is_written_from(tmp_path):
     data = ck.encode_checked({"w": [1.0, 2.0], "epoch": 3}, None, "trial 1's checkpoint at epoch=3")
-    path = str(tmp_path / "c.pkl")
-    ck.write_durable(path, None, data=data)
-    assert ck.read_durable(path) == {"w": [1.0, 2.0], "epoch": 3}
+    from raysha.runtime.storage import Storage
+
+    store = Storage(tmp_path)
+    ck.write_durable(store, "c.pkl", None, data=data)
+    assert ck.read_durable(store, "c.pkl") == {"w": [1.0, 2.0], "epoch": 3}
 
 
 def test_no_checkpoint_is_not_an_error():

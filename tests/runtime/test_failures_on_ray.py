@@ -64,6 +64,9 @@ def test_a_typo_stops_after_the_first_five_failed_trials_with_the_first_tracebac
     assert tuner.summary["stop_reason"] == err.reason
     saved = load_experiment(tuner.folder).summary        # experiment.json says it too
     assert saved["stop_reason"] == err.reason and saved["first_failure"]["trial_id"] == err.trial_id
+    # a restore keeps the policy; max_failures given again changes only that
+    assert Tuner.restore(tuner.folder).failure_policy == FailurePolicy()
+    assert Tuner.restore(tuner.folder, max_failures=2).failure_policy == FailurePolicy(max_failures=2)
 
 
 def half_fail(config):

@@ -1,85 +1,102 @@
-"""The journal (`raysha.runtime.journal`) and its writer (`raysha.runtime.journal_writer`), no Ray."""
+"""The journal checked before a restore acts: refused with the file named, or repaired; the folder unchanged."""
 
 import json
-import os
+
+import pytest
 
 from raysha.results import ResultsWriter
-from raysha.runtime import checkpoints as ck
 from raysha.runtime import journal as jn
-from raysha.runtime.journal_writer import JournalWriter
+from raysha.runtime.storage import Storage
 
 
-def test_journal_reconcile_drops_parts_written_after_the_snapshot(tmp_path):
-    w = ResultsWriter(tmp_path, {"name": "j"})
-    w.append({"trial_id": 0, "epoch": 1, "loss": 0.5})
-    w.append_job({"worker": 0, "trial_id": 0, "start": 0.0, "end": 1.0})
-    w.flush()
-    state = {"format": jn.FORMAT, "parts": jn.committed_parts(tmp_path), "max_recorded": {"0": 1}}
+def _folder(tmp_path):
+    """An experiment folder with three committed results parts and a journal that indexes them."""
+    w = ResultsWriter(tmp_path, {"name": "j", "resource_attr": "epoch"})
+    for tid, epochs in ((0, [1, 2]), (1, [1]), (2, [1, 2, 3])):
+        for e in epochs:
+            w.append({"trial_id": tid, "epoch": e, "loss": 1.0 / e})
+        w.flush()
+    assert w.part_rows["part-00002.parquet"] == {"2": [1.0, 2.0, 3.0]}
+    state = {"format": jn.FORMAT, "scheduler": {"trials": []}, "parts": dict(w.parts), "part_rows": w.part_rows,
+             "n_results": 6, "checkpoints": {"2": {"resource": 3, "durable": "checkpoints/trial_000002/ckpt_3.pkl"}}}
     jn.write_state(tmp_path, state)
-    w.append({"trial_id": 0, "epoch": 2, "loss": 0.4})      # flushed, but the crash came before the snapshot
-    w.flush()
-    (tmp_path / "results" / ".part-00002.parquet.tmp").write_bytes(b"half")
-    assert len(list((tmp_path / "results").iterdir())) == 3
-    removed = jn.reconcile(tmp_path, jn.read_state(tmp_path))
-    assert sorted(removed) == ["results/.part-00002.parquet.tmp", "results/part-00001.parquet"]
-    assert [p.name for p in (tmp_path / "results").iterdir()] == ["part-00000.parquet"]
-    assert jn.max_recorded_from_parts(tmp_path, "epoch") == {0: 1.0}
-    # a reopened writer numbers its parts after the ones kept
-    w2 = ResultsWriter(tmp_path, {"name": "j"})
-    w2.append({"trial_id": 1, "epoch": 1, "loss": 0.3})
-    w2.flush()
-    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
-    # an older snapshot without the parts list changes nothing
-    assert jn.reconcile(tmp_path, {"scheduler": {}}) == []
+    return Storage(tmp_path), state
 
 
-def test_write_state_replaces_the_journal_atomically_and_writes_non_finite_floats(tmp_path):
-    jn.write_state(tmp_path, {"format": jn.FORMAT, "parts": {}, "best": float("inf"), "seq": 1})
-    jn.write_state(tmp_path, {"format": jn.FORMAT, "parts": {}, "seq": 2})
-    assert jn.read_state(tmp_path)["seq"] == 2 and os.listdir(tmp_path) == [jn.STATE_FILE]
-    assert jn.read_state(tmp_path / "none") is None
-    assert jn.is_journal(jn.read_state(tmp_path)) and not jn.is_journal({"format": jn.FORMAT})
+def _files(store):
+    return {p: store.read(p) for p in store.walk()}
 
 
-def test_stray_checkpoints_are_the_copies_the_journal_does_not_name(tmp_path):
-    named, stray = ck.durable_path(str(tmp_path), 0, 1), ck.durable_path(str(tmp_path), 1, 3)
-    for path in (named, stray):
-        ck.write_durable(path, {"epoch": 1})
-    state = {"format": jn.FORMAT, "parts": {}, "checkpoints": {"0": {"resource": 1, "durable": named}}}
-    assert jn.stray_checkpoints(str(tmp_path), state) == [stray]
-    assert jn.stray_checkpoints("s3://bucket/ckpts", state) == []          # URIs are left alone
-    assert jn.stray_checkpoints(str(tmp_path), {"checkpoints": {}}) == []   # not a journal: nothing
+def test_a_sound_journal_passes_unchanged(tmp_path):
+    store, state = _folder(tmp_path)
+    checked = jn.check(store, jn.read_state(store))
+    assert checked.state["parts"] == state["parts"] and checked.dropped == [] and checked.redo == {}
 
 
-def test_the_writer_flushes_then_snapshots_the_committed_parts(tmp_path):
-    deleted = []
-    jw = JournalWriter(str(tmp_path), {"name": "w"}, flush_every=1.0, state=lambda: {"n_results": 1},
-                       on_saved=lambda: deleted.append("now"))
-    jw.open()
-    jw.append({"trial_id": 0, "epoch": 1, "loss": 0.5})
-    jw.periodic(0.5, mark=1)                    # not due yet: nothing written
-    assert jn.read_state(tmp_path) is None
-    jw.periodic(1.0, mark=1)
-    state = jn.read_state(tmp_path)
-    assert state["seq"] == 1 and state["n_results"] == 1 and state["parts"]["results"] == ["part-00000.parquet"]
-    assert deleted == ["now"]
-    jw.periodic(2.0, mark=1)                    # nothing changed since: no new snapshot
-    assert jn.read_state(tmp_path)["seq"] == 1
-    jw.periodic(3.0, mark=2)
-    assert jn.read_state(tmp_path)["seq"] == 2
+@pytest.mark.parametrize("journal, match", [
+    ({}, r"lacks required fields \['format', 'scheduler', 'parts'\]"),
+    ({"format": jn.FORMAT, "scheduler": {}}, r"lacks required fields \['parts'\]"),
+    ({"format": "other/9", "scheduler": {}, "parts": {}}, "lacks required fields"),
+    ([1, 2], "not a JSON object"),
+])
+def test_a_journal_without_its_fields_is_refused_naming_the_file(tmp_path, journal, match):
+    store, _ = _folder(tmp_path)
+    before = _files(store)
+    with pytest.raises(jn.JournalError, match=match) as e:
+        jn.check(store, journal, repair=True)
+    assert "scheduler_state.json" in str(e.value)
+    assert _files(store) == before
 
 
-def test_a_journal_kept_at_a_stop_is_never_overwritten(tmp_path):
-    jw = JournalWriter(str(tmp_path), {"name": "w"}, flush_every=1.0, state=lambda: {"n_results": 3})
-    jw.open()
-    assert jw.keep_at_stop() and jw.frozen
-    assert not jw.save() and not jw.keep_at_stop()
-    assert jn.read_state(tmp_path)["seq"] == 1
-    jw.finish({"n_results": 3})
-    meta = json.loads((tmp_path / "experiment.json").read_text())
-    assert meta["status"] == "finished" and meta["summary"] == {"n_results": 3}
+def test_a_deleted_or_truncated_part_is_refused_then_repaired(tmp_path):
+    store, state = _folder(tmp_path)
+    (tmp_path / "results" / "part-00000.parquet").unlink()
+    part = tmp_path / "results" / "part-00002.parquet"
+    part.write_bytes(part.read_bytes()[:50])
+    before = _files(store)
+    with pytest.raises(jn.JournalError, match=r"results/part-00000.parquet, which is missing; restore with repair"):
+        jn.check(store, jn.read_state(store))
+    checked = jn.check(store, jn.read_state(store), repair=True)
+    assert _files(store) == before                                  # checking changes nothing
+    assert checked.state["parts"]["results"] == ["part-00001.parquet"]
+    assert [d.split(":")[0] for d in checked.dropped] == ["results/part-00000.parquet", "results/part-00002.parquet"]
+    assert "cannot be read" in checked.dropped[1]
+    assert checked.redo == {0: [1.0, 2.0], 2: [1.0, 2.0, 3.0]}
+    assert checked.state["n_results"] == 1 and list(checked.state["part_rows"]) == ["part-00001.parquet"]
 
 
-def test_a_uri_folder_is_written_without_a_journal():
-    jw = JournalWriter("s3://bucket/exp", {}, flush_every=1.0, state=dict)
-    assert not jw.journaling and jw.found() is None and not jw.save()
+def test_a_broken_part_without_an_index_cannot_be_repaired(tmp_path):
+    store, state = _folder(tmp_path)
+    (tmp_path / "results" / "part-00001.parquet").unlink()
+    state.pop("part_rows")
+    with pytest.raises(jn.JournalError, match="no part_rows"):
+        jn.check(store, state, repair=True)
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda s: s["checkpoints"]["2"].update(durable="../../../etc/passwd"),
+    lambda s: s["checkpoints"]["2"].update(durable="/etc/passwd"),
+    lambda s: s["checkpoints"]["2"].update(durable="s3://elsewhere/x.pkl"),
+    lambda s: s["parts"]["results"].append("../../outside.parquet"),
+])
+def test_paths_outside_the_root_are_refused_even_with_repair(tmp_path, tamper):
+    store, state = _folder(tmp_path)
+    tamper(state)
+    with pytest.raises(jn.JournalError, match="scheduler_state.json"):
+        jn.check(store, state, repair=True)
+
+
+def test_absolute_checkpoint_paths_inside_the_root_become_relative(tmp_path):
+    store, state = _folder(tmp_path)
+    state["checkpoints"]["2"]["durable"] = str(tmp_path / "checkpoints" / "trial_000002" / "ckpt_3.pkl")
+    assert jn.check(store, state).state["checkpoints"]["2"]["durable"] == "checkpoints/trial_000002/ckpt_3.pkl"
+
+
+def test_reconcile_and_stray_checkpoints_stay_inside_the_root(tmp_path):
+    store, state = _folder(tmp_path)
+    store.write("results/part-00009.parquet", b"after the snapshot")
+    store.write("checkpoints/trial_000002/ckpt_3.pkl", b"named")
+    store.write("checkpoints/trial_000005/ckpt_1.pkl", b"stray")
+    assert jn.reconcile(store, state) == ["results/part-00009.parquet"]
+    assert jn.stray_checkpoints(store, state) == ["checkpoints/trial_000005/ckpt_1.pkl"]
+    assert json.loads(store.read(jn.STATE_FILE))["parts"] == state["parts"]

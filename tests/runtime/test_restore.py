@@ -241,6 +241,8 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
     assert {r["trial_id"] for r in crashed["running"]} == {int(t) for t in at_crash["running"]}
     assert kept <= on_disk
 
+    committed = pd.concat([pd.read_parquet(folder / "results" / p) for p in sorted(kept)], ignore_index=True)
+
     # the restore, in a fresh process with a fresh local Ray
     out = _run_script(tmp_path, "restore", RESTORE, folder)
     assert out["n_restarts"] == 1 and out["n_started"] == MAX_TRIALS
@@ -248,8 +250,8 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
     assert {r for r in out["reconciled"] if r.startswith("results/part-")} == \
         {f"results/{p}" for p in on_disk - kept}
     df, state = _check(folder)
-    # what the journal had committed before the crash is still there, unchanged
-    committed = pd.concat([pd.read_parquet(folder / "results" / p) for p in sorted(kept)], ignore_index=True)
+    # what the journal had committed before the crash is still there, unchanged (compacted at the end)
+    assert len(list((folder / "results").glob("part-*.parquet"))) == 1
     merged = committed.merge(df, on=["trial_id", "epoch"], suffixes=("", "_after"))
     assert len(merged) == len(committed)
     assert (merged["loss"] == merged["loss_after"]).all()
@@ -412,7 +414,7 @@ def test_the_scheduler_actor_loads_the_journal_it_finds(tmp_path):
     for tid, ep, loss in ((0, 1, 0.1), (1, 1, 0.5), (2, 1, 0.9), (0, 2, 0.05)):
         w.append({"trial_id": tid, "epoch": ep, "loss": loss})
     w.flush()
-    ck = str(tmp_path / "checkpoints" / "trial_000000" / "ckpt_1.pkl")
+    ck = "checkpoints/trial_000000/ckpt_1.pkl"                 # relative to the experiment root
     jn.write_state(tmp_path, {
         "format": jn.FORMAT, "seq": 7, "elapsed": 40.0, "scheduler": s.state_dict(),
         "checkpoints": {"0": {"resource": 1, "durable": ck}, "1": {"resource": 1, "durable": None}},
@@ -423,15 +425,17 @@ def test_the_scheduler_actor_loads_the_journal_it_finds(tmp_path):
     w.flush()
     from raysha.runtime import checkpoints as cks
 
-    stray = str(tmp_path / "checkpoints" / "trial_000002" / "ckpt_1.pkl")   # its job returned after it
+    from raysha.runtime.storage import Storage
+
+    stray = "checkpoints/trial_000002/ckpt_1.pkl"               # its job returned after the snapshot
     for path in (ck, stray):
-        cks.write_durable(path, {"epoch": 1})
+        cks.write_durable(Storage(tmp_path), path, {"epoch": 1})
 
     c = Controller(sched(), _fn, ControllerSettings(n_workers=2, folder=str(tmp_path), metadata={"name": "c"},
-                                                  checkpoint_dir=str(tmp_path / "checkpoints")))
+                                                  checkpoint_dir=str(tmp_path)))
     summary, status = c.summary(), c.status()
     assert summary["reconciled"] == ["results/part-00001.parquet", stray]
-    assert os.path.exists(ck) and not os.path.exists(stray)
+    assert (tmp_path / ck).exists() and not (tmp_path / stray).exists()
     assert summary["scheduler_state"] == s.state_dict()
     assert (summary["n_results"], summary["n_started"], summary["n_restarts"]) == (4, 4, 1)
     assert 40.0 <= status["elapsed"] < 45.0                    # the clock goes on from the journal's

@@ -59,10 +59,13 @@ def test_a_failing_send_is_said_once_and_the_trial_goes_on(capsys):
 
 
 def test_append_writes_the_trials_log_file_across_jobs(tmp_path):
-    trial_logs.append(str(tmp_path), 3, "job 1\n")
-    trial_logs.append(str(tmp_path), 3, "job 2\n")
-    assert (tmp_path / "trials" / "3" / "log.txt").read_text() == "job 1\njob 2\n"
-    assert trial_logs.log_path(str(tmp_path), 3) == str(tmp_path / "trials" / "3" / "log.txt")
+    from raysha.runtime.storage import Storage
+
+    store = Storage(str(tmp_path))
+    trial_logs.append(store, 3, "job 1\n")
+    trial_logs.append(store, 3, "job 2 é\n")
+    assert (tmp_path / "trials" / "3" / "log.txt").read_text(encoding="utf-8") == "job 1\njob 2 é\n"
+    assert trial_logs.log_path(3) == "trials/3/log.txt"
 
 
 def test_a_silent_job_sends_nothing_and_starts_no_thread():

@@ -91,9 +91,12 @@ def test_trial_exit_is_not_an_exception():
 def test_durable_round_trip(tmp_path):
     from raysha.runtime import checkpoints as ck
 
-    path = ck.durable_path(str(tmp_path / "ckpts"), 7, 3)
-    ck.write_durable(path, {"w": [1, 2, 3]})
-    assert ck.read_durable(path) == {"w": [1, 2, 3]}
-    ck.delete_durable(path)
-    with pytest.raises(Exception):
-        ck.read_durable(path)
+    from raysha.runtime.storage import Storage
+
+    store, path = Storage(tmp_path / "exp"), ck.durable_path(7, 3)
+    assert path == "checkpoints/trial_000007/ckpt_3.pkl"
+    ck.write_durable(store, path, {"w": [1, 2, 3]})
+    assert ck.read_durable(store, path) == {"w": [1, 2, 3]}
+    ck.delete_durable(store, path)
+    with pytest.raises(FileNotFoundError):
+        ck.read_durable(store, path)
