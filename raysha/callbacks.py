@@ -1,29 +1,17 @@
 """Driver-side hooks: `Callback` and the `CallbackRunner` that feeds it in batches.
 
-The driver already polls the scheduler actor about once a second for the progress
-table; the same poll brings the result rows reported since the last one and the
-trials' statuses. `CallbackRunner.feed` turns such a batch into hook calls, in the
-driver process: a slow or raising callback never slows the scheduler actor. A
-callback that raises is reported once (with its traceback) and keeps being called;
-the experiment goes on.
+`Tuner(callbacks=[...])`: while `fit()` waits, the driver polls the scheduler actor
+about once a second for the trial events since its last poll
+(`raysha.runtime.events`, `raysha.runtime.watch`), and the `CallbackRunner` turns
+them into hook calls, in the driver process: a slow or raising callback never slows
+the scheduler actor. A callback that raises is reported once (with its traceback)
+and keeps being called; the experiment goes on. `CallbackRunner.feed` takes a batch
+of rows and trial statuses directly (for other drivers).
 
 Every trial gets exactly one ``on_trial_start`` (before its first ``on_report``) and
 exactly one ``on_trial_end``: when the scheduler stops or completes it, when it
 fails, or, for trials left paused or running when the experiment ends, just
 before ``on_experiment_end``.
-
->>> class Count(Callback):
-...     def __init__(self):
-...         self.reports = 0
-...     def on_report(self, trial_id, row):
-...         self.reports += 1
->>> c = Count()
->>> runner = CallbackRunner([c], ExperimentInfo(name="demo", folder="/tmp/demo", metric="loss", mode="min"))
->>> runner.feed(rows=[{"trial_id": 0, "epoch": 1, "loss": 0.5, "config_x": 1.0}])
->>> runner.feed(trials={0: {"status": "completed", "config": {"x": 1.0}}})
->>> runner.end(None)
->>> c.reports, runner.ended
-(1, {0: 'completed'})
 """
 
 from __future__ import annotations
@@ -38,7 +26,11 @@ FINISHED = ("stopped", "completed", "failed")
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentInfo:
-    """What a callback knows about the experiment before the first trial starts."""
+    """What a callback knows about the experiment before the first trial starts.
+
+    >>> ExperimentInfo("demo", "/tmp/demo", metric="loss").mode
+    'min'
+    """
 
     name: str
     folder: str
@@ -54,6 +46,12 @@ class Callback:
     attribute, the reported metrics, ``config_*``, ``tuner_time``, ``decision`` ...).
     ``status`` is the trial's final status: ``stopped``, ``completed``, ``failed``,
     or ``paused`` / ``running`` when the experiment ended first.
+
+    >>> class Hello(Callback):
+    ...     def on_trial_start(self, trial_id, config):
+    ...         print("trial", trial_id, config)
+    >>> Hello().on_trial_start(0, {"lr": 0.1})
+    trial 0 {'lr': 0.1}
     """
 
     def on_experiment_start(self, info: ExperimentInfo) -> None:
@@ -76,8 +74,30 @@ def _config_from_row(row: Mapping) -> dict:
     return {k[len("config_"):]: v for k, v in row.items() if isinstance(k, str) and k.startswith("config_")}
 
 
+def _replayed(row: Mapping, last: Optional[Mapping], attr: str) -> bool:
+    """True when ``row`` is at a level at or below the trial's last row (a restarted run re-sends it)."""
+    try:
+        return last is not None and float(row[attr]) <= float(last[attr])
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 class CallbackRunner:
-    """Turns polled batches (rows and trial statuses) into hook calls on each callback."""
+    """Turns polled batches (rows and trial statuses) into hook calls on each callback.
+
+    >>> class Count(Callback):
+    ...     def __init__(self):
+    ...         self.reports = 0
+    ...     def on_report(self, trial_id, row):
+    ...         self.reports += 1
+    >>> c = Count()
+    >>> runner = CallbackRunner([c], ExperimentInfo(name="demo", folder="/tmp/demo", metric="loss", mode="min"))
+    >>> runner.feed(rows=[{"trial_id": 0, "epoch": 1, "loss": 0.5, "config_x": 1.0}])
+    >>> runner.feed(trials={0: {"status": "completed", "config": {"x": 1.0}}})
+    >>> runner.end(None)
+    >>> c.reports, runner.ended
+    (1, {0: 'completed'})
+    """
 
     def __init__(self, callbacks: Sequence[Callback], info: ExperimentInfo, err=None):
         for cb in callbacks:
@@ -102,12 +122,23 @@ class CallbackRunner:
                     print(f"raysha: callback {type(cb).__name__}.{hook} raised (reported once; the "
                           f"experiment goes on):\n{traceback.format_exc()}", file=self.err, flush=True)
 
-    def _start(self, tid: int, config: dict) -> None:
+    def trial_started(self, tid: int, config: Mapping) -> None:
+        """``on_trial_start`` once per trial (later calls for the same trial do nothing)."""
         if tid not in self.started:
             self.started[tid] = dict(config)
             self._call("on_trial_start", tid, dict(config))
 
-    def _end(self, tid: int, status: str) -> None:
+    def reported(self, row: Mapping) -> None:
+        """``on_report`` for one result row; a level the trial reported already is skipped (a replay)."""
+        tid = int(row["trial_id"])
+        self.trial_started(tid, _config_from_row(row))
+        if _replayed(row, self.last_row.get(tid), self.info.resource_attr):
+            return
+        self.last_row[tid] = dict(row)
+        self._call("on_report", tid, dict(row))
+
+    def trial_ended(self, tid: int, status: str) -> None:
+        """``on_trial_end`` once per trial, with its last reported row."""
         if tid not in self.ended:
             self.ended[tid] = status
             self._call("on_trial_end", tid, status, self.last_row.get(tid))
@@ -115,22 +146,19 @@ class CallbackRunner:
     def feed(self, rows: Iterable[Mapping] = (), trials: Optional[Mapping[Any, Mapping]] = None) -> None:
         """One polled batch: new result rows (oldest first), then ``{trial_id: {"status", "config"}}``."""
         for row in rows:
-            tid = int(row["trial_id"])
-            self._start(tid, _config_from_row(row))
-            self.last_row[tid] = dict(row)
-            self._call("on_report", tid, dict(row))
+            self.reported(row)
         for tid, t in (trials or {}).items():
             tid = int(tid)
-            self._start(tid, t.get("config") or {})
+            self.trial_started(tid, t.get("config") or {})
             if t.get("status") in FINISHED:
-                self._end(tid, t["status"])
+                self.trial_ended(tid, t["status"])
 
     def end(self, experiment, trials: Optional[Mapping[Any, Mapping]] = None) -> None:
         """The experiment is over: end the trials still open (paused, running), then ``on_experiment_end``."""
         self.feed(trials=trials)
         for tid in list(self.started):
             t = (trials or {}).get(tid) or (trials or {}).get(str(tid)) or {}
-            self._end(tid, t.get("status") or "paused")
+            self.trial_ended(tid, t.get("status") or "paused")
         self._call("on_experiment_end", experiment)
         failing = [f"{type(self.callbacks[i]).__name__} ({n} calls)" for i, n in self.errors.items()]
         if failing:

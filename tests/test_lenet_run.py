@@ -46,3 +46,18 @@ def test_run_lenet_command(ray_2cpu_2gpu, tmp_path, capsys):
     assert rc == 0
     assert "best: validation_error" in out and "(trial " in out
     assert f"experiment folder: {tmp_path / 'cli'}" in out
+
+
+def test_demo_command_ends_with_the_best_configuration_and_its_plots(ray_2cpu_2gpu, tmp_path, capsys, monkeypatch):
+    """What `make demo` runs (`raysha demo --out ...`), with a shorter budget and fewer images than the demo's."""
+    from raysha import runs
+    from raysha.cli import main
+
+    monkeypatch.setattr(runs, "DEMO", dict(runs.DEMO, max_wallclock=60, max_epochs=2, n_train=2000, n_test=500))
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "best: validation_error" in out and "learning_rate=" in out and "batch_size=" in out
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("demo_")]
+    assert f"experiment folder: {folder}" in out
+    for png in runs.PLOTS:
+        assert f"plot: {folder / png}" in out and os.path.getsize(folder / png) > 10_000

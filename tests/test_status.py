@@ -99,3 +99,60 @@ def test_a_uri_is_read_through_pyarrow_fs_and_json_output(tmp_path, capsys):
 def test_not_an_experiment_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
     assert f"{tmp_path}: no experiment.json there" in capsys.readouterr().err
+
+
+def wait_for_marker_file(config):
+    """A trial that reports epoch 1, then waits until the test creates the marker file, then ends."""
+    import os
+
+    from raysha.runtime import session
+
+    session.report(epoch=1, loss=config["x"])
+    marker = session.get_shared("marker")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session.report(epoch=2, loss=config["x"] / 2)
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_2cpu_2gpu")
+def test_a_real_run_is_running_while_it_runs_and_finished_after(tmp_path):
+    import sys
+
+    import ray
+
+    from raysha.runtime.tuner import Tuner
+    from raysha.space import uniform
+    from conftest import fit_in_background
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    marker = tmp_path / "go-on"
+    # a rung at epoch 1 (a report there is sent at once); with fewer than 3 trials in it both go on
+    sched = ASHA({"x": uniform(0, 1)}, metric="loss", mode="min", resource_attr="epoch", max_t=2,
+                 grace_period=1, reduction_factor=3)
+    tuner = Tuner(wait_for_marker_file, sched, n_workers=2, stop=StopCriterion(max_trials=2),
+                  storage_path=str(tmp_path), name="live", verbose=0, flush_every=0.2,
+                  shared_objects={"marker": str(marker)})
+    thread, out = fit_in_background(tuner)
+    folder = str(tmp_path / "live")
+    st, deadline = None, time.monotonic() + 60
+    while time.monotonic() < deadline:   # both trials reported epoch 1 and wait: the journal says so
+        try:
+            st = read_status(folder)
+        except Exception:   # the folder is not written yet
+            st = None
+        if st and st["n_results"] == 2 and len(st["running"]) == 2:
+            break
+        time.sleep(0.1)
+    try:
+        assert st is not None and st["state"].startswith("running"), st
+        assert st["n_results"] == 2 and sorted(r["trial_id"] for r in st["running"]) == [0, 1]
+        assert st["counts"]["running"] == 2 and st["stop_reason"] is None
+    finally:
+        marker.write_text("go")
+        thread.join(60)
+    assert len(out["exp"].results) == 4
+    st = read_status(folder)
+    assert st["state"] == "finished" and st["n_results"] == 4 and st["running"] == []
+    assert st["best"]["trial_id"] == int(out["exp"].best()["trial_id"])

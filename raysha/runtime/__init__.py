@@ -17,6 +17,10 @@ Modules (one idea each):
 * `failures`    -- ``FailureHandler``: retries from the last checkpoint, FAILED trials, replacements
 * `journal_writer` -- ``JournalWriter``: results parts and the state snapshot, one step
 * `journal`     -- the journal's format: read, write, reconcile
+* `events`      -- ``EventBuffer``: trial events the scheduler actor keeps for the driver's callbacks
+* `watch`       -- ``EventFeed``: the driver polls those events and feeds ``raysha.callbacks``
+* `trial_logs`  -- ``TrialOutput``: a trial's stdout/stderr, ``[trial N]`` on the driver, ``trials/<id>/log.txt``
+* `naming`      -- actor names ``raysha:<experiment>:controller`` / ``...:worker-<N>``
 * `progress`    -- the live rich table on the driver
 * `tuner`       -- ``Tuner(...).fit()``
 

@@ -1,9 +1,10 @@
-"""The trial actors: making them, telling when each is up, which are free, replacing and killing them."""
+"""The trial actors: making them (named ``raysha:<experiment>:worker-<N>``), telling when each is up, which are free, replacing and killing them."""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
+from raysha.runtime import naming
 from raysha.runtime.settings import ControllerSettings
 
 
@@ -36,9 +37,11 @@ class WorkerPool:
 
         s = self.settings
         me = ray.get_runtime_context().current_actor
-        cls = ray.remote(TrialWorker).options(**s.worker_options)
-        return cls.remote(idx, me, self.trainable, self.resource_attr, s.shared_refs, s.checkpoint_dir,
-                          s.report_flush_interval, s.keep_live, s.max_checkpoint_bytes, s.keep_checkpoints > 0)
+        name = naming.actor_name(s.metadata.get("name", "experiment"), f"worker-{idx}")
+        return naming.start_named(ray.remote(TrialWorker), s.worker_options, name, idx, me, self.trainable,
+                                  self.resource_attr, s.shared_refs, s.checkpoint_dir, s.report_flush_interval,
+                                  s.keep_live, s.max_checkpoint_bytes,
+                                  s.keep_checkpoints > 0)
 
     def create_all(self) -> None:
         """Create every trial actor (they start in parallel; call `hello` for each)."""

@@ -31,7 +31,9 @@ from typing import Optional
 
 from raysha.ledger import EXHAUSTED, STALLED, Ledger, plain_scalars, result_row
 from raysha.runtime.actors import WorkerPool
+from raysha.runtime import trial_logs
 from raysha.runtime.checkpoint_lifecycle import CheckpointLifecycle
+from raysha.runtime.events import EventBuffer
 from raysha.runtime.failures import FailureHandler
 from raysha.runtime.jobs import JobTable, RunningJob, job_log_entry, job_message, job_span, restored_from
 from raysha.runtime.journal_writer import JournalWriter
@@ -71,6 +73,8 @@ class Controller:
         self.last_loss: dict[int, float] = {}            # trial_id -> loss of its latest report
         self.deferred: dict[int, tuple[int, Job]] = {}   # trial_id -> (reserved worker, its RESUME job)
         self.ledger = Ledger(scheduler, self.stop)       # rows, best, stop criteria, warnings
+        # trial events for the driver's callbacks (poll_events), kept only when it has callbacks
+        self.events: Optional[EventBuffer] = EventBuffer() if s.events else None
         self.tally = dict.fromkeys(("reports", "report_calls", "dropped", "duplicates"), 0)
         self.job_log: list[dict] = []
         self.ckpt_sources: dict[str, int] = {}
@@ -218,6 +222,8 @@ class Controller:
 
     def _launch(self, idx: int, job: Job, attempt: int = 0) -> None:
         if job.kind != JobKind.RESUME:   # (a trial whose checkpoint was freed restarts from 0)
+            if self.events is not None and job.trial_id not in self.ledger.started_ids:
+                self.events.trial_started(job.trial_id, self.scheduler.trial_config(job.trial_id) or job.config)
             self.ledger.start(job.trial_id)
         rj = self.jobs.add(idx, job, self._now(), attempt)
         entry = self.ckpts.entry(job.trial_id) if job.kind == JobKind.RESUME else None
@@ -271,9 +277,11 @@ class Controller:
                 print(warning, flush=True)
             rj.reached = max(rj.reached, resource)
             if self.ledger.is_new(tid, resource):
-                self.journal.append(result_row(tid, self.attr, row, config, tuner_time=now, worker_time=worker_time,
-                                               node=node, worker=rj.worker, decision=decision.value,
-                                               bracket=rj.job.bracket))
+                out = result_row(tid, self.attr, row, config, tuner_time=now, worker_time=worker_time, node=node,
+                                 worker=rj.worker, decision=decision.value, bracket=rj.job.bracket)
+                self.journal.append(out)
+                if self.events is not None:
+                    self.events.reported(out)
                 reason = self.ledger.record(tid, resource, row, now)
                 self.failures.reported()
                 if reason is not None:
@@ -353,6 +361,9 @@ class Controller:
             self.ckpts.release([tid])
             self.ckpts.offer_final(tid, info.get("last_resource"), info.get("final_durable"),
                                    self.last_loss.get(tid, float("inf")))
+            if self.events is not None:   # (a STOP at max_t is a completed trial: the scheduler says which)
+                rec = self.scheduler.trials.get(tid)
+                self.events.trial_ended(tid, rec.status.value if rec is not None else end or "stopped")
         for t in self.scheduler.removable_checkpoints():
             self.ckpts.release([t])
             running = self.jobs.for_trial(t)
@@ -432,6 +443,9 @@ class Controller:
         for tid in self.failures.drop_retries():   # failed jobs never run again: the run stopped first
             self.scheduler.on_trial_end(tid, "interrupted")
         self.pool.kill_all()
+        if self.events is not None:   # trials left paused or running end with the status they have
+            self.events.end_open_trials((t, self.scheduler.trials[t].status.value)
+                                        for t in sorted(self.events.open) if t in self.scheduler.trials)
         self.journal.finish(self.ledger.summary(
             self.scheduler, elapsed=self.elapsed, stop_reason=self.stop_reason,
             n_failed_jobs=len(self.failures.failures), best_checkpoints=self.ckpts.best_finals(),
@@ -472,6 +486,17 @@ class Controller:
         """failed_trials; failure_stop_reason and first_failure when the failure policy ended the run."""
         reason = self.failures.stop_reason
         return self.failures.summary(ended_the_run=reason is not None and self.stop_reason == reason)
+
+    def poll_events(self, ack: int, limit: Optional[int] = None, instance: Optional[str] = None) -> dict:
+        """The trial events since the driver's last poll (`raysha.runtime.events.EventBuffer.take`)."""
+        if self.events is None:
+            return {"instance": None, "seq": 1, "events": [], "missed": 0}
+        return self.events.take(ack, limit, instance)
+
+    def trial_log(self, trial_id: int, text: str) -> None:
+        """A trial's captured output (sent by its trial actor): appended to ``trials/<id>/log.txt``."""
+        if self.settings.journaling:
+            trial_logs.append(self.settings.folder, trial_id, text)
 
     def ping(self) -> bool:
         return True

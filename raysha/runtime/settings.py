@@ -51,6 +51,7 @@ class ControllerSettings:
     lease: Optional[tuple] = None        # (generation, holder) of the driver's lease
     storage_timeout_s: float = 60.0
     keep_checkpoints: int = 1            # the best trials whose final checkpoint is kept at the end
+    events: bool = False                 # keep trial events for the driver's callbacks (poll_events)
 
     def __post_init__(self):
         from raysha.runtime.storage import Storage

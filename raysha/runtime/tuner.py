@@ -28,11 +28,13 @@ import uuid
 import warnings
 import weakref
 from datetime import datetime
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
+from raysha.callbacks import Callback
 from raysha.results import EXPERIMENT_FILE
 from raysha.runtime import checkpoints as ck
 from raysha.runtime import journal as jn
+from raysha.runtime import naming
 from raysha.runtime.lease import LeaseLost
 from raysha.runtime.storage import Storage, StorageError, redact
 from raysha.runtime.failure_policy import ExperimentFailedError, FailurePolicy, TrialFailedError
@@ -115,6 +117,12 @@ class Tuner:
             Default None: no limit.
         max_checkpoint_bytes: largest checkpoint (pickled) a paused trial may store; a larger or
             unpicklable one fails the trial at the report that paused it. Default None: no limit.
+        callbacks: `raysha.callbacks.Callback` objects (e.g. `raysha.loggers.TensorBoardLogger()`,
+            `raysha.loggers.MLflowLogger()`), called on the driver: ``on_trial_start``,
+            ``on_report`` (every result row, in order), ``on_trial_end``, ``on_experiment_end``.
+            The driver polls the scheduler actor for them about once a second; a callback that
+            raises is reported once and the experiment goes on. Not saved with the experiment:
+            pass them again to `Tuner.restore`.
 
     A scheduler instance belongs to one experiment: giving one to a second `Tuner` (or one that has
     run, e.g. in `raysha.simulate`) is refused; build a new scheduler for each experiment.
@@ -142,6 +150,7 @@ class Tuner:
         trial_timeout_s: Optional[float] = None,
         report_timeout_s: Optional[float] = None,
         max_checkpoint_bytes: Optional[int] = None,
+        callbacks: Optional[Sequence[Callback]] = None,
         _resume_state: Optional[dict] = None,
     ):
         if not callable(trainable):
@@ -198,6 +207,7 @@ class Tuner:
         self.keep_checkpoints = keep_checkpoints
         self.storage_timeout_s = float(storage_timeout_s)
         self.files = dict(files or {})
+        self.callbacks = _check_callbacks(callbacks)
         self.trainable = trainable
         self.scheduler = scheduler
         self.n_workers = n_workers
@@ -227,6 +237,7 @@ class Tuner:
         self.checkpoint_dir = self.experiment.uri(ck.FOLDER) if self.storage_path is not None else None
         self._repair = False
         self.summary: Optional[dict] = None
+        self._feed = None    # the driver's callback feed while fit() runs (raysha.runtime.watch)
         self.worker_info: list = []
         self.worker_options: Optional[dict] = None
 
@@ -397,9 +408,11 @@ class Tuner:
         if "max_failures" in overrides and "failure_policy" in kwargs:   # the shorthand, into the saved policy
             overrides = dict(overrides)
             kwargs["failure_policy"] = _with_max_failures(kwargs["failure_policy"], overrides.pop("max_failures"))
-        bad = sorted(set(overrides) - set(kwargs) - {"shared_objects", "keep_checkpoints", "storage_timeout_s"})
+        bad = sorted(set(overrides) - set(kwargs) - {"shared_objects", "keep_checkpoints", "storage_timeout_s",
+                                                      "callbacks"})
         if bad:
-            raise TunerError(f"Tuner.restore: cannot override {bad} (known: {sorted(kwargs) + ['shared_objects']})")
+            raise TunerError(f"Tuner.restore: cannot override {bad} "
+                             f"(known: {sorted(kwargs) + ['callbacks', 'shared_objects']})")
         if "name" in overrides and overrides["name"] != store.name:
             raise TunerError("Tuner.restore: the name is the folder's; it cannot be changed")
         kwargs.update(overrides)
@@ -447,10 +460,18 @@ class Tuner:
             summary = self._run(lease)
         finally:
             lease.release()
-        self._after(summary, lease)
+        try:
+            self._after(summary, lease)
+        except BaseException:
+            if self._feed is not None:
+                self._feed.end(None)
+            raise
         from raysha.results import load_experiment
 
-        return load_experiment(self.experiment)
+        experiment = load_experiment(self.experiment)
+        if self._feed is not None:
+            self._feed.end(experiment)
+        return experiment
 
     def _take_over(self) -> None:
         """With the lease held: check the folder again (it may have changed), repair, write `files`."""
@@ -483,7 +504,8 @@ class Tuner:
         self._fresh_scheduler = cloudpickle.loads(cloudpickle.dumps(self.scheduler))
         opts, n = self._worker_options()
         self.worker_options = opts
-        ctrl, run_ref, shared_refs = self._start_controller(opts, n, lease)
+        self._feed = feed = self._event_feed()
+        ctrl, run_ref, shared_refs = self._start_controller(opts, n, lease, events=feed is not None)
         if self._resume_state is None:
             self._save_tuner_pickle()
         summary = None
@@ -510,6 +532,8 @@ class Tuner:
                             run_ref = ctrl.run.remote(self.trainable, shared_refs)
                             continue
                         break
+                    if feed is not None:
+                        _poll_events(feed, ctrl)
                     if self.verbose:
                         try:
                             progress.update(ray.get(ctrl.status.remote(), timeout=5))
@@ -525,13 +549,15 @@ class Tuner:
             except BaseException:
                 summary = None
         finally:
+            if feed is not None:
+                _poll_events(feed, ctrl, drain=True)
             try:
                 ray.kill(ctrl, no_restart=True)
             except Exception:
                 pass
         return summary
 
-    def _start_controller(self, opts: dict, n: int, lease):
+    def _start_controller(self, opts: dict, n: int, lease, events: bool = False):
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -547,19 +573,20 @@ class Tuner:
         shared_refs = {k: [ray.put(v)] for k, v in self.shared_objects.items()}
         meta = self._metadata(n, opts)
         node = ray.get_runtime_context().get_node_id()
-        ctrl_cls = ray.remote(Controller).options(
-            num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+        ctrl_options = dict(num_cpus=0, max_concurrency=10_000, max_restarts=_CONTROLLER_RESTARTS,
+                            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
         # the trainable and the shared objects' refs go with run(), not the constructor: Ray keeps
         # constructor arguments for the actor's restarts and warns (red) about refs among them
-        ctrl = ctrl_cls.remote(self.scheduler, None, ControllerSettings(
-            n_workers=n, worker_options=opts, stop=self.stop, folder=self.experiment, metadata=meta,
-            checkpoint_dir=ckpt_store, flush_every=self.flush_every,
-            stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
-            resume_state=self._resume_state, failure_policy=self.failure_policy,
-            trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
-            max_checkpoint_bytes=self.max_checkpoint_bytes, lease=(lease.generation, lease.holder),
-            storage_timeout_s=self.storage_timeout_s, keep_checkpoints=self.keep_checkpoints))
+        ctrl = naming.start_named(
+            ray.remote(Controller), ctrl_options, naming.actor_name(self.name, "controller"),
+            self.scheduler, None, ControllerSettings(
+                n_workers=n, worker_options=opts, stop=self.stop, folder=self.experiment, metadata=meta,
+                checkpoint_dir=ckpt_store, flush_every=self.flush_every,
+                stop_grace_s=self.stop_grace_s, keep_live=self.keep_live_trainables,
+                resume_state=self._resume_state, failure_policy=self.failure_policy,
+                trial_timeout_s=self.trial_timeout_s, report_timeout_s=self.report_timeout_s,
+                max_checkpoint_bytes=self.max_checkpoint_bytes, lease=(lease.generation, lease.holder),
+                storage_timeout_s=self.storage_timeout_s, keep_checkpoints=self.keep_checkpoints, events=events))
         self.controller = ctrl   # the scheduler actor while fit() runs (status(), worker_handle(i))
         return ctrl, ctrl.run.remote(self.trainable, shared_refs), shared_refs
 
@@ -584,6 +611,43 @@ class Tuner:
         failure = experiment_failure(summary, self.experiment.where())
         if failure is not None:
             raise failure
+
+    def _event_feed(self):
+        """With callbacks: the driver's `EventFeed` (``on_experiment_start`` is called here); else None."""
+        if not self.callbacks:
+            return None
+        from raysha.callbacks import CallbackRunner, ExperimentInfo
+        from raysha.runtime.watch import EventFeed
+
+        sched = self.scheduler
+        info = ExperimentInfo(name=self.name, folder=self.experiment.where(), metric=sched.metric,
+                              mode=sched.mode, resource_attr=sched.resource_attr)
+        return EventFeed(CallbackRunner(self.callbacks, info))
+
+
+def _poll_events(feed, ctrl, drain: bool = False) -> None:
+    """Hand the scheduler actor's new trial events to the callbacks (errors of the poll itself are not fatal)."""
+    import ray
+
+    def fetch(ack, limit, instance):
+        return ray.get(ctrl.poll_events.remote(ack, limit, instance), timeout=30)
+
+    try:
+        (feed.drain if drain else feed.poll)(fetch)
+    except (ray.exceptions.RayError, TimeoutError):
+        pass   # the scheduler actor is restarting or gone; the next poll (or the results) has the events
+
+
+def _check_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TunerError(f"Tuner: callbacks must be a list of raysha.callbacks.Callback objects, got {callbacks!r}")
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TunerError(f"Tuner: callbacks[{i}] must be a raysha.callbacks.Callback (subclass it, or use "
+                             f"raysha.loggers.TensorBoardLogger / MLflowLogger), got {cb!r}")
+    return list(callbacks)
 
 
 def _saved_tuner(store: Storage) -> tuple[dict, Optional[Exception]]:

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from raysha.runtime import checkpoints as ck
 from raysha.runtime import session as ss
+from raysha.runtime import trial_logs
 from raysha.runtime.trainable import Trainable
 
 
@@ -92,37 +93,9 @@ class TrialWorker:
         session = ss.Session(self.controller, job, self.resource_attr, self.shared, loader,
                              flush_interval=self.flush_interval, max_checkpoint_bytes=self.max_checkpoint_bytes)
         checkpoint = None
-        trainable_obj = None
         ss._set_session(session)
-        try:
-            if self.is_class:
-                trainable_obj = live
-                level = job["start"]            # the level the trainable's state is at
-                if trainable_obj is None:
-                    trainable_obj = self.trainable()
-                    trainable_obj.shared = self.shared
-                    trainable_obj.setup(dict(job["config"]))
-                    if job["kind"] == "resume":
-                        state = session.get_checkpoint()
-                        if state is None:
-                            # no checkpoint (its pause never returned one): train again from scratch;
-                            # the levels the trial has already are not reported twice
-                            level = 0
-                        else:
-                            trainable_obj.load_state_dict(state)
-                            level = job.get("ckpt_resource", job["start"])
-                    else:
-                        level = 0
-                self._loop(trainable_obj, session, level)
-                info["status"] = "completed"
-            else:
-                session.finish(self.trainable(dict(job["config"])))
-                info["status"] = "completed"
-        except ss._TrialExit as e:
-            info["status"] = e.status
-        except Exception as e:  # the trainable failed: the trial fails, the worker lives on
-            info["status"] = "failed"
-            info["error"] = _format(e)
+        with trial_logs.TrialOutput(tid, self._log_sender(tid)):   # [trial N] lines; trials/<id>/log.txt
+            trainable_obj = self._train(job, session, live, info)
         ss._set_session(None)
         if self.keep_final and info["status"] in ("completed", "stopped"):   # (keep_checkpoints)
             self._write_durable(info, tid, session.last_resource, session.last_checkpoint, "final_durable",
@@ -146,6 +119,35 @@ class TrialWorker:
         info["n_reports"] = session.n_reports
         info["run_s"] = time.monotonic() - t_start
         return info, checkpoint
+
+    def _train(self, job: dict, session: ss.Session, live, info: dict) -> Optional[Trainable]:
+        """Run the job's trainable, setting ``info["status"]``; returns the class trainable (None: function API)."""
+        trainable_obj = live if self.is_class else None
+        try:
+            if self.is_class:
+                level = job["start"]            # the level the trainable's state is at
+                if trainable_obj is None:
+                    trainable_obj = self.trainable()
+                    trainable_obj.shared = self.shared
+                    trainable_obj.setup(dict(job["config"]))
+                    level = 0
+                    if job["kind"] == "resume":
+                        state = session.get_checkpoint()
+                        # no checkpoint (its pause never returned one): train again from scratch;
+                        # the levels the trial has already are not reported twice
+                        if state is not None:
+                            trainable_obj.load_state_dict(state)
+                            level = job.get("ckpt_resource", job["start"])
+                self._loop(trainable_obj, session, level)
+            else:
+                session.finish(self.trainable(dict(job["config"])))
+            info["status"] = "completed"
+        except ss._TrialExit as e:
+            info["status"] = e.status
+        except Exception as e:  # the trainable failed: the trial fails, the worker lives on
+            info["status"] = "failed"
+            info["error"] = _format(e)
+        return trainable_obj
 
     def _write_durable(self, info: dict, tid: int, resource, checkpoint, key: str, data=None) -> None:
         """The durable copy of `checkpoint` (its path, relative to the experiment, goes to info[key])."""
@@ -173,6 +175,15 @@ class TrialWorker:
             metrics.setdefault(attr, epoch)
             # the job's last epoch: a pause keeps the state, taken (and checked) with this report
             session.report(metrics, t.state_dict() if epoch >= until else None)
+
+    def _log_sender(self, tid: int):
+        """Where a trial's captured output goes: the scheduler actor, which appends it to the trial's log."""
+        def send(text: str) -> None:
+            import ray
+
+            if self.controller is not None:
+                ray.get(self.controller.trial_log.remote(tid, text), timeout=30)
+        return send
 
     def _take_live(self, tid: int, job: dict):
         """The live trainable / checkpoint if this worker paused the trial at the job's start level."""

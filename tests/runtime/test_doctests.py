@@ -9,7 +9,9 @@ import pytest
 MODULES = ["raysha.ledger", "raysha.runtime.settings", "raysha.runtime.jobs", "raysha.runtime.actors",
            "raysha.runtime.reports", "raysha.runtime.checkpoint_lifecycle", "raysha.runtime.failures",
            "raysha.runtime.failure_policy",
-           "raysha.runtime.journal_writer", "raysha.runtime.resume", "raysha.runtime.controller"]
+           "raysha.runtime.journal_writer", "raysha.runtime.resume", "raysha.runtime.controller",
+           "raysha.callbacks", "raysha.runtime.events", "raysha.runtime.watch", "raysha.runtime.trial_logs",
+           "raysha.runtime.naming"]
 
 
 @pytest.mark.parametrize("name", MODULES)

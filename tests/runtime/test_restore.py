@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from raysha.runtime import journal as jn
+from raysha.status import read_status
 from raysha.runtime.tuner import Tuner, TunerError
 
 # -- the experiment: promotion ASHA on a cheap deterministic function ---------------------------
@@ -234,6 +235,10 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
     assert at_crash["running"], "no trial was running at the crash"   # these re-run from their checkpoints
     kept = set(at_crash["parts"]["results"])
     on_disk = {p.name for p in (folder / "results").glob("part-*.parquet")}   # may be newer than the journal
+    # `raysha status` on the crashed folder, looked at later (no heartbeat, no fresh journal)
+    crashed = read_status(str(folder), now=time.time() + 600)
+    assert crashed["state"].startswith("crashed or killed") and "--resume" in crashed["state"]
+    assert {r["trial_id"] for r in crashed["running"]} == {int(t) for t in at_crash["running"]}
     assert kept <= on_disk
 
     committed = pd.concat([pd.read_parquet(folder / "results" / p) for p in sorted(kept)], ignore_index=True)
@@ -259,6 +264,7 @@ def test_a_driver_killed_mid_run_is_restored_without_duplicated_or_lost_results(
 
     assert load_experiment(folder).summary["elapsed"] > at_crash["elapsed"]
     assert (df["tuner_time"] <= load_experiment(folder).summary["elapsed"] + 1e-6).all()
+    assert read_status(str(folder))["state"] == "finished"
     # against the reference: the same trials (configs) and the same bottom rung
     cfg = df.groupby("trial_id")["config_x"].first()
     ref_cfg = ref_df.groupby("trial_id")["config_x"].first()
