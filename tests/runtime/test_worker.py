@@ -8,6 +8,7 @@ import pytest
 
 from raysha.runtime import checkpoints as ck
 from raysha.runtime import session
+from raysha.runtime.storage import Storage
 from raysha.runtime.trainable import Trainable
 from raysha.runtime.worker import TrialWorker
 
@@ -33,8 +34,15 @@ def job(kind="start", trial_id=3, start=0, until=3, **extra):
 
 
 def worker(trainable, tmp_path=None):
-    return TrialWorker(0, None, trainable, "epoch", checkpoint_dir=str(tmp_path) if tmp_path else None,
+    return TrialWorker(0, None, trainable, "epoch", checkpoint_dir=Storage(str(tmp_path)) if tmp_path else None,
                        flush_interval=3600.0, keep_live=False)
+
+
+def durable(tmp_path, trial_id, resource, state):
+    """A durable copy of `state` in the experiment root `tmp_path`; its path relative to the root."""
+    path = ck.durable_path(trial_id, resource)
+    ck.write_durable(Storage(str(tmp_path)), path, state)
+    return path
 
 
 def test_a_class_trainable_runs_its_job_and_returns_every_report():
@@ -46,8 +54,7 @@ def test_a_class_trainable_runs_its_job_and_returns_every_report():
 
 
 def test_a_resume_loads_the_durable_copy_and_replays_levels_below_start_silently(tmp_path):
-    path = ck.durable_path(str(tmp_path), 3, 1)
-    ck.write_durable(path, {"steps": 1})
+    path = durable(tmp_path, 3, 1, {"steps": 1})
     # the checkpoint is at epoch 1, the results already have epoch 2: epoch 2 is trained, not reported
     info, _ = worker(Counter, tmp_path).run(job("resume", start=2, until=4, ckpt_ref=None, ckpt_durable=path,
                                                 ckpt_resource=1))
@@ -56,9 +63,8 @@ def test_a_resume_loads_the_durable_copy_and_replays_levels_below_start_silently
 
 
 def test_an_unreadable_durable_copy_trains_the_trial_again_from_scratch(tmp_path):
-    path = ck.durable_path(str(tmp_path), 3, 2)
-    ck.write_durable(path, {"steps": 2})
-    with open(path, "wb") as f:
+    path = durable(tmp_path, 3, 2, {"steps": 2})
+    with open(tmp_path / path, "wb") as f:
         f.write(b"\x80\x05 not a pickle")
     info, _ = worker(Counter, tmp_path).run(job("resume", start=2, until=3, ckpt_ref=None, ckpt_durable=path,
                                                 ckpt_resource=2))
@@ -92,8 +98,7 @@ def test_a_function_trainable_gets_its_checkpoint_back_on_resume(tmp_path):
         for epoch in range(start + 1, config["max_epochs"] + 1):
             session.report(epoch=epoch, loss=1.0 / epoch, checkpoint={"epoch": epoch})
 
-    path = ck.durable_path(str(tmp_path), 3, 2)
-    ck.write_durable(path, {"epoch": 2})
+    path = durable(tmp_path, 3, 2, {"epoch": 2})
     j = job("resume", start=2, until=4, ckpt_ref=None, ckpt_durable=path, ckpt_resource=2)
     j["config"] = {"max_epochs": 4}
     info, _ = worker(fn, tmp_path).run(j)
