@@ -59,7 +59,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from raysha.runtime.storage import PathOutsideRoot, Storage, confine
+from raysha.runtime.storage import PathOutsideRoot, Storage, confine, is_uri
 
 STATE_FILE = "scheduler_state.json"
 FORMAT = "raysha-journal/1"
@@ -237,8 +237,8 @@ def _confine_paths(store: Storage, state: dict, where: str) -> None:
         if not durable:
             continue
         try:
-            entry["durable"] = confine(durable) if not durable.startswith("/") and "://" not in durable \
-                else store.relative(durable)
+            entry["durable"] = store.relative(durable) if durable.startswith("/") or is_uri(durable) \
+                else confine(durable)
         except PathOutsideRoot as e:
             raise JournalError(f"{where}: the checkpoint of trial {tid} is outside the experiment root "
                                f"({e}); refusing to read or delete it") from None

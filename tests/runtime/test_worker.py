@@ -8,6 +8,7 @@ import pytest
 
 from raysha.runtime import checkpoints as ck
 from raysha.runtime import session
+from raysha.runtime.storage import Storage
 from raysha.runtime.trainable import Trainable
 from raysha.runtime.worker import TrialWorker
 
@@ -33,7 +34,7 @@ def job(kind="start", trial_id=3, start=0, until=3, **extra):
 
 
 def worker(trainable, tmp_path=None):
-    return TrialWorker(0, None, trainable, "epoch", checkpoint_dir=str(tmp_path) if tmp_path else None,
+    return TrialWorker(0, None, trainable, "epoch", checkpoint_dir=Storage(str(tmp_path)) if tmp_path else None,
                        flush_interval=3600.0, keep_live=False)
 
 
@@ -46,8 +47,8 @@ def test_a_class_trainable_runs_its_job_and_returns_every_report():
 
 
 def test_a_resume_loads_the_durable_copy_and_replays_levels_below_start_silently(tmp_path):
-    path = ck.durable_path(str(tmp_path), 3, 1)
-    ck.write_durable(path, {"steps": 1})
+    path = ck.durable_path(3, 1)       # relative to the experiment's storage root
+    ck.write_durable(Storage(str(tmp_path)), path, {"steps": 1})
     # the checkpoint is at epoch 1, the results already have epoch 2: epoch 2 is trained, not reported
     info, _ = worker(Counter, tmp_path).run(job("resume", start=2, until=4, ckpt_ref=None, ckpt_durable=path,
                                                 ckpt_resource=1))
@@ -56,10 +57,9 @@ def test_a_resume_loads_the_durable_copy_and_replays_levels_below_start_silently
 
 
 def test_an_unreadable_durable_copy_trains_the_trial_again_from_scratch(tmp_path):
-    path = ck.durable_path(str(tmp_path), 3, 2)
-    ck.write_durable(path, {"steps": 2})
-    with open(path, "wb") as f:
-        f.write(b"\x80\x05 not a pickle")
+    path = ck.durable_path(3, 2)
+    ck.write_durable(Storage(str(tmp_path)), path, {"steps": 2})
+    (tmp_path / path).write_bytes(b"\x80\x05 not a pickle")
     info, _ = worker(Counter, tmp_path).run(job("resume", start=2, until=3, ckpt_ref=None, ckpt_durable=path,
                                                 ckpt_resource=2))
     assert "unreadable" in info["ckpt_error"] and info["ckpt_source"] is None
@@ -92,8 +92,8 @@ def test_a_function_trainable_gets_its_checkpoint_back_on_resume(tmp_path):
         for epoch in range(start + 1, config["max_epochs"] + 1):
             session.report(epoch=epoch, loss=1.0 / epoch, checkpoint={"epoch": epoch})
 
-    path = ck.durable_path(str(tmp_path), 3, 2)
-    ck.write_durable(path, {"epoch": 2})
+    path = ck.durable_path(3, 2)
+    ck.write_durable(Storage(str(tmp_path)), path, {"epoch": 2})
     j = job("resume", start=2, until=4, ckpt_ref=None, ckpt_durable=path, ckpt_resource=2)
     j["config"] = {"max_epochs": 4}
     info, _ = worker(fn, tmp_path).run(j)
