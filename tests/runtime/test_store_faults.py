@@ -56,7 +56,7 @@ def _summary(out: str) -> dict:
 
 
 def _kill(proc) -> None:
-    from test_restore import _kill_session
+    from runtime.test_restore import _kill_session
 
     _kill_session(proc.pid)
     proc.wait(timeout=10)
