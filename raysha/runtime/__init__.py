@@ -15,6 +15,7 @@ Modules (one idea each):
 * `checkpoint_lifecycle` -- ``CheckpointLifecycle``: paused trials' checkpoints, deferred deletes
 * `failure_policy` -- ``FailurePolicy``: retries, fail_fast, the streak of failed trials (pure)
 * `failures`    -- ``FailureHandler``: retries from the last checkpoint, FAILED trials, replacements
+* `finish`      -- ``RunEnd`` (the controller's base): the run's stop and end, its status and summary
 * `journal_writer` -- ``JournalWriter``: results parts and the state snapshot, one step
 * `journal`     -- the journal's format: read, write, reconcile
 * `events`      -- ``EventBuffer``: trial events the scheduler actor keeps for the driver's callbacks

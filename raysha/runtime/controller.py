@@ -6,7 +6,8 @@ actor and outlive the trial actors. While jobs run it serves their reports.
 
 `Controller` is the dispatch loop over parts with one job each (`raysha.runtime`
 lists them): trial actors, the job table, report sequencing, the ledger, the
-checkpoint lifecycle, failure handling and the journal writer.
+checkpoint lifecycle, failure handling, the journal writer, and its base `RunEnd`
+(`raysha.runtime.finish`): the run's stop and end, its status and summary.
 
 Every call into the scheduler (`next_job`, `on_report`, `on_trial_end`) happens in
 synchronous code that never awaits midway, so on the single asyncio thread two
@@ -29,13 +30,14 @@ import time
 import traceback
 from typing import Optional
 
-from raysha.ledger import EXHAUSTED, STALLED, Ledger, plain_scalars, result_row
+from raysha.ledger import Ledger, plain_scalars, result_row
 from raysha.runtime.actors import WorkerPool
 from raysha.runtime import trial_logs
 from raysha.runtime.checkpoint_lifecycle import CheckpointLifecycle
 from raysha.runtime.events import EventBuffer
 from raysha.runtime.failures import FailureHandler
-from raysha.runtime.jobs import JobTable, RunningJob, job_log_entry, job_message, job_span, restored_from
+from raysha.runtime.finish import RunEnd
+from raysha.runtime.jobs import EndedJobs, JobTable, RunningJob, job_message, job_span, raised_job_info
 from raysha.runtime.journal_writer import JournalWriter
 from raysha.runtime.redo import Redo
 from raysha.runtime.reports import ReportSequencer
@@ -46,7 +48,7 @@ from raysha.schedulers.base import Decision, Job, JobKind
 _TICK_S = 0.5   # the dispatch loop looks at the clock at least this often
 
 
-class Controller:
+class Controller(RunEnd):
     """The scheduler actor (``ray.remote(Controller)``, an asyncio actor); `run` drives the experiment.
 
     Without Ray it serves reports for jobs it knows, which is how its report path is tested:
@@ -76,8 +78,7 @@ class Controller:
         # trial events for the driver's callbacks (poll_events), kept only when it has callbacks
         self.events: Optional[EventBuffer] = EventBuffer() if s.events else None
         self.tally = dict.fromkeys(("reports", "report_calls", "dropped", "duplicates"), 0)
-        self.job_log: list[dict] = []
-        self.ckpt_sources: dict[str, int] = {}
+        self.ended = EndedJobs()                         # the job log, checkpoint sources
         # the run
         self.stopping = self.done = self.started = self.finished = False
         self.stop_reason: Optional[str] = None
@@ -127,38 +128,25 @@ class Controller:
     def _step(self, now: float) -> bool:
         """One turn of the dispatch loop; True when the run is over."""
         retries = bool(self.failures.retry_queue)
-        if not self.stopping and self.journal.broken:   # storage failed too long, or the lease was lost
-            self._begin_stop("storage failed")
-        if not self.stopping and self.stop.time_up(now):
-            self._begin_stop("max_wallclock_time")
+        self._stop_if_due(now)
         if not self.stopping and (not self.done or retries):
             self._dispatch()
-        if not len(self.jobs):
-            if self.stopping or (self.done and not self.failures.retry_queue):
-                return True
-            if self.pool.free:  # nothing runs and the scheduler waits for nothing: it is stuck
-                self._begin_stop(STALLED)
-                return True
-            if not self.pool.starting:
-                self._begin_stop("no trial actor could start")
-                return True
+        if not len(self.jobs) and self._over_when_idle():
+            return True
         if self.stopping and len(self.jobs) and now - self.stop_t > self.settings.stop_grace_s:
             for rj in self.jobs:
                 self.pool.kill(rj.worker)
         elif not self.stopping:
             self._end_overdue(now)
-        mark = (self.tally["reports"], self.jobs.n_launched, len(self.job_log), self.stopping)
+        mark = (self.tally["reports"], self.jobs.n_launched, len(self.ended.log), self.stopping)
         self.journal.periodic(now, mark, force=self.ckpts.deletes_pending)
         return False
 
     def _end_overdue(self, now: float) -> None:
         """Kill the actors of jobs past a timeout; each job then fails (`_await_job`) and its actor is replaced."""
-        for rj in self.jobs:
-            if rj.timed_out is None:
-                rj.timed_out = self.failures.overdue(rj, now)
-                if rj.timed_out is not None:
-                    print(f"raysha: {rj.timed_out[1]}; ending it (its trial actor is replaced)", flush=True)
-                    self.pool.kill(rj.worker)
+        for rj in self.failures.newly_overdue(self.jobs, now):
+            print(f"raysha: {rj.timed_out[1]}; ending it (its trial actor is replaced)", flush=True)
+            self.pool.kill(rj.worker)
 
     async def _sleep(self, now: float) -> None:
         self._wake.clear()
@@ -317,12 +305,7 @@ class Controller:
         try:
             info = await info_ref
         except Exception as e:  # the worker died (or was killed when stopping), or run() itself raised
-            info = {"status": "interrupted" if self.stopping else "failed", "tail": [], "tail_seq": None,
-                    "error": f"{type(e).__name__}: {e}"}
-            if isinstance(e, ray.exceptions.RayActorError):
-                info["worker_died"] = True
-            if rj.timed_out is not None:   # this scheduler actor killed it
-                info.update(status="failed", error=f"TrialTimeout: {rj.timed_out[1]}", timed_out=rj.timed_out[0])
+            info = raised_job_info(e, rj, self.stopping, actor_died=isinstance(e, ray.exceptions.RayActorError))
         if rj.timed_out is not None:
             info["worker_died"] = True     # killed for a timeout (even if the job ended just before): replace it
         try:
@@ -373,11 +356,7 @@ class Controller:
 
     def _log_job(self, rj: RunningJob, info: dict, status: str) -> None:
         """The job log (summary) and the job span (results)."""
-        src = info.get("ckpt_source")
-        if src:
-            self.ckpt_sources[src] = self.ckpt_sources.get(src, 0) + 1
-        came_from = restored_from(rj, info)
-        self.job_log.append(job_log_entry(rj, info, status, came_from))
+        came_from = self.ended.add(rj, info, status)
         self.journal.append_job(job_span(rj, info, status, came_from, self._now(), self.pool.node(rj.worker)))
 
     def _next_for_worker(self, rj: RunningJob, info: dict) -> None:
@@ -408,91 +387,7 @@ class Controller:
         self.scheduler.on_trial_end(rj.trial_id, end)
         return end
 
-    # -- stopping and the journal ----------------------------------------------------------------
-    def request_stop(self, reason: str = "requested") -> None:
-        """Stop the experiment: no new jobs, running trials end at their next report."""
-        self._begin_stop(reason)
-
-    def _begin_stop(self, reason: str) -> None:
-        if self.stopping:
-            return
-        self.stopping = True
-        self.stop_reason = reason
-        self.stop_t = self._now()
-        # the journal keeps the state at the stop (time up, Ctrl-C, ...): a restore re-runs the trials
-        # running now from their checkpoints; what they report until they end is in the results of
-        # this run, and a restore drops and re-produces it
-        if not self.finished and self.journal.keep_at_stop():
-            self.ckpts.freeze()
-        self._wake.set()
-
-    def _journal_state(self) -> dict:
-        return {"elapsed": self._now() if not self.finished else self.elapsed, "finished": self.finished,
-                "n_restarts": self.resumed.n_restarts, "scheduler": self.scheduler.state_dict(),
-                "checkpoints": self.ckpts.index(), "finals": self.ckpts.finals, "redo": self.redo.remaining(),
-                **self.ledger.state(),
-                "running": {str(rj.trial_id): {"start": rj.job.start, "until": rj.job.until} for rj in self.jobs}}
-
-    def _finish(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        self.elapsed = self._now()
-        if self.stop_reason is None and self.done:
-            self.stop_reason = EXHAUSTED
-        for tid in self.failures.drop_retries():   # failed jobs never run again: the run stopped first
-            self.scheduler.on_trial_end(tid, "interrupted")
-        self.pool.kill_all()
-        if self.events is not None:   # trials left paused or running end with the status they have
-            self.events.end_open_trials((t, self.scheduler.trials[t].status.value)
-                                        for t in sorted(self.events.open) if t in self.scheduler.trials)
-        self.journal.finish(self.ledger.summary(
-            self.scheduler, elapsed=self.elapsed, stop_reason=self.stop_reason,
-            n_failed_jobs=len(self.failures.failures), best_checkpoints=self.ckpts.best_finals(),
-            **self._failure_summary()))
-        # trials still paused keep their durable copies (for restore); object refs go with this actor
-
-    # -- queries ---------------------------------------------------------------------------
-    def status(self) -> dict:
-        """What the progress display shows: counts, results, running trials, best, rungs."""
-        sched = self.scheduler
-        try:
-            rungs = sched.rung_sizes()
-        except Exception:   # a progress display, never worth failing the run for
-            rungs = None
-        return {
-            "elapsed": self._now() if not self.finished else self.elapsed,
-            "counts": sched.counts(), "n_results": self.ledger.n_results, "n_started": self.ledger.n_started,
-            "running": self.jobs.running(), "best": self.ledger.best.as_dict(), "metric": self.metric, "mode": sched.mode,
-            "rungs": rungs, "n_workers": self.settings.n_workers, "stopping": self.stopping,
-            "stop_reason": self.stop_reason, "finished": self.finished, "n_paused_checkpoints": len(self.ckpts),
-        }
-
-    def summary(self) -> dict:
-        """`status` plus everything the run did: job log, failures, checkpoints, counters, warnings."""
-        out = self.status()
-        out.update(scheduler_state=self.scheduler.state_dict(), worker_info=self.pool.info,
-                   failures=self.failures.failures, job_log=self.job_log, ckpt_sources=self.ckpt_sources,
-                   n_dropped=self.tally["dropped"], n_reports=self.tally["reports"],
-                   n_report_calls=self.tally["report_calls"], n_duplicates=self.tally["duplicates"],
-                   checkpoints=self.ckpts.index(), n_checkpoints_freed=self.ckpts.n_freed,
-                   startup_s=self.startup_s, n_restarts=self.resumed.n_restarts, reconciled=self.resumed.reconciled,
-                   warnings=dict(self.ledger.warnings), storage_error=self.journal.broken,
-                   storage_failures=self.journal.n_failed_writes, best_checkpoints=self.ckpts.best_finals(),
-                   **self._failure_summary())
-        return out
-
-    def _failure_summary(self) -> dict:
-        """failed_trials; failure_stop_reason and first_failure when the failure policy ended the run."""
-        reason = self.failures.stop_reason
-        return self.failures.summary(ended_the_run=reason is not None and self.stop_reason == reason)
-
-    def poll_events(self, ack: int, limit: Optional[int] = None, instance: Optional[str] = None) -> dict:
-        """The trial events since the driver's last poll (`raysha.runtime.events.EventBuffer.take`)."""
-        if self.events is None:
-            return {"instance": None, "seq": 1, "events": [], "missed": 0}
-        return self.events.take(ack, limit, instance)
-
+    # -- what the trial actors and the driver call ------------------------------------------
     def trial_log(self, trial_id: int, text: str) -> None:
         """A trial's captured output (sent by its trial actor): appended to ``trials/<id>/log.txt``."""
         if self.settings.journaling:

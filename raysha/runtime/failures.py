@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import traceback
-from typing import Optional
+from typing import Iterable, Iterator, Optional
 
 from raysha.runtime.failure_policy import FailurePolicy, Verdict
 from raysha.runtime.jobs import RunningJob
@@ -115,6 +115,14 @@ class FailureHandler:
                 return "report", (f"trial {tid} sent no report for {quiet:.0f} s "
                                   f"(report_timeout_s={self.report_timeout_s:g})")
         return None
+
+    def newly_overdue(self, jobs: Iterable[RunningJob], now: float) -> Iterator[RunningJob]:
+        """The running jobs that have just gone past a timeout (each once: its ``timed_out`` is set)."""
+        for rj in jobs:
+            if rj.timed_out is None:
+                rj.timed_out = self.overdue(rj, now)
+                if rj.timed_out is not None:
+                    yield rj
 
     def job_ended(self, rj: RunningJob, now: float) -> None:
         self.trial_time[rj.trial_id] = self.trial_time.get(rj.trial_id, 0.0) + now - rj.t0

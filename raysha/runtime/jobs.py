@@ -129,3 +129,47 @@ def restored_from(rj: RunningJob, info: dict) -> Optional[str]:
     if rj.job.kind != JobKind.RESUME:
         return None
     return info.get("ckpt_source") or ("unknown" if info.get("worker_died") else "scratch")
+
+
+def raised_job_info(error: BaseException, rj: RunningJob, stopping: bool, actor_died: bool) -> dict:
+    """What stands for a job's result when it raised: its actor died (or was killed), or ``run`` itself raised.
+
+    >>> from raysha.schedulers.base import Job, JobKind
+    >>> rj = RunningJob(key=0, worker=1, job=Job(JobKind.START, 7, {}, 0, 3, (1, 3)), t0=0.0)
+    >>> info = raised_job_info(ValueError("nan"), rj, stopping=False, actor_died=False)
+    >>> info["status"], info["error"], "worker_died" in info
+    ('failed', 'ValueError: nan', False)
+    """
+    info = {"status": "interrupted" if stopping else "failed", "tail": [], "tail_seq": None,
+            "error": f"{type(error).__name__}: {error}"}
+    if actor_died:
+        info["worker_died"] = True
+    if rj.timed_out is not None:   # the scheduler actor killed it
+        info.update(status="failed", error=f"TrialTimeout: {rj.timed_out[1]}", timed_out=rj.timed_out[0])
+    return info
+
+
+class EndedJobs:
+    """The summary's log of ended jobs, and how often each checkpoint source served a resume.
+
+    >>> from raysha.schedulers.base import Job, JobKind
+    >>> ended = EndedJobs()
+    >>> rj = RunningJob(key=0, worker=1, job=Job(JobKind.RESUME, 7, {}, 1, 3, (3,)), t0=0.0)
+    >>> ended.add(rj, {"ckpt_source": "memory"}, "completed")
+    'memory'
+    >>> len(ended.log), ended.ckpt_sources
+    (1, {'memory': 1})
+    """
+
+    def __init__(self):
+        self.log: list[dict] = []
+        self.ckpt_sources: dict[str, int] = {}
+
+    def add(self, rj: RunningJob, info: dict, status: str) -> Optional[str]:
+        """Log an ended job; where its state came from (`restored_from`)."""
+        src = info.get("ckpt_source")
+        if src:
+            self.ckpt_sources[src] = self.ckpt_sources.get(src, 0) + 1
+        came_from = restored_from(rj, info)
+        self.log.append(job_log_entry(rj, info, status, came_from))
+        return came_from

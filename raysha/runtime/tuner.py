@@ -153,57 +153,19 @@ class Tuner:
         callbacks: Optional[Sequence[Callback]] = None,
         _resume_state: Optional[dict] = None,
     ):
-        if not callable(trainable):
-            raise TunerError(f"Tuner: trainable must be a function f(config) or a raysha.Trainable "
-                             f"subclass, got {trainable!r}")
-        if inspect.isclass(trainable) and not is_class_trainable(trainable):
-            raise TunerError(f"Tuner: trainable class {trainable.__name__} must subclass "
-                             f"raysha.runtime.trainable.Trainable")
-        _check_picklable(trainable)
-        if not isinstance(scheduler, Scheduler):
-            raise TunerError(f"Tuner: scheduler must be a raysha scheduler (a raysha.schedulers.base.Scheduler), "
-                             f"got {scheduler!r}")
-        if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
-                                      or n_workers < 1):
-            raise TunerError(f"Tuner: n_workers must be an integer >= 1, got {n_workers!r}")
+        _check_trainable(trainable, scheduler, n_workers)
         self.resources = self._check_resources(resources_per_trial)
-        if stop is None:
-            stop = StopCriterion()
-        elif isinstance(stop, Mapping):
-            stop = StopCriterion(**stop)
-        elif not isinstance(stop, StopCriterion):
-            raise TunerError(f"Tuner: stop must be a StopCriterion, got {stop!r}")
-        if storage_path is not None and (not isinstance(storage_path, (str, os.PathLike)) or not str(storage_path)):
-            raise TunerError(f"Tuner: storage_path must be a folder or a URI, got {storage_path!r}")
-        if name is not None and (not isinstance(name, str) or not name or "/" in name or name in (".", "..")):
-            raise TunerError(f"Tuner: name must be a non-empty string without '/', got {name!r}")
-        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-            raise TunerError(f"Tuner: verbose must be 0, 1 or 2, got {verbose!r}")
-        if shared_objects is not None:
-            if not isinstance(shared_objects, Mapping) or not all(isinstance(k, str) for k in shared_objects):
-                raise TunerError("Tuner: shared_objects must be a dict {name (str): object}")
-        for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s),
-                         ("storage_timeout_s", storage_timeout_s)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
-                raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
+        stop = _checked_stop(stop)
+        _check_output(storage_path, name, verbose, shared_objects)
+        _check_intervals(flush_every, stop_grace_s, storage_timeout_s)
         self.failure_policy = _failure_policy(max_failures, failure_policy)
         self.max_failures = self.failure_policy.max_failures
-        for fname, v in (("trial_timeout_s", trial_timeout_s), ("report_timeout_s", report_timeout_s)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
-                                  or not math.isfinite(v)):
-                raise TunerError(f"Tuner: {fname} must be a positive number of seconds or None, got {v!r}")
-        if max_checkpoint_bytes is not None and (isinstance(max_checkpoint_bytes, bool) or not isinstance(
-                max_checkpoint_bytes, int) or max_checkpoint_bytes < 1):
-            raise TunerError(f"Tuner: max_checkpoint_bytes must be a positive integer or None, "
-                             f"got {max_checkpoint_bytes!r}")
+        _check_limits(trial_timeout_s, report_timeout_s, max_checkpoint_bytes)
         self.trial_timeout_s, self.report_timeout_s = trial_timeout_s, report_timeout_s
         self.max_checkpoint_bytes = max_checkpoint_bytes
         if _resume_state is None:
             _claim(scheduler)
-        if isinstance(keep_checkpoints, bool) or not isinstance(keep_checkpoints, int) or keep_checkpoints < 0:
-            raise TunerError(f"Tuner: keep_checkpoints must be an integer >= 0, got {keep_checkpoints!r}")
-        if files is not None and not (isinstance(files, Mapping) and all(isinstance(k, str) for k in files)):
-            raise TunerError("Tuner: files must be a dict {relative path (str): bytes or JSON-able object}")
+        _check_keep_and_files(keep_checkpoints, files)
         self.keep_checkpoints = keep_checkpoints
         self.storage_timeout_s = float(storage_timeout_s)
         self.files = dict(files or {})
@@ -623,6 +585,75 @@ class Tuner:
         info = ExperimentInfo(name=self.name, folder=self.experiment.where(), metric=sched.metric,
                               mode=sched.mode, resource_attr=sched.resource_attr)
         return EventFeed(CallbackRunner(self.callbacks, info))
+
+
+def _check_trainable(trainable, scheduler, n_workers) -> None:
+    """The trainable (a function or a Trainable subclass, picklable), the scheduler and ``n_workers``."""
+    if not callable(trainable):
+        raise TunerError(f"Tuner: trainable must be a function f(config) or a raysha.Trainable "
+                         f"subclass, got {trainable!r}")
+    if inspect.isclass(trainable) and not is_class_trainable(trainable):
+        raise TunerError(f"Tuner: trainable class {trainable.__name__} must subclass "
+                         f"raysha.runtime.trainable.Trainable")
+    _check_picklable(trainable)
+    if not isinstance(scheduler, Scheduler):
+        raise TunerError(f"Tuner: scheduler must be a raysha scheduler (a raysha.schedulers.base.Scheduler), "
+                         f"got {scheduler!r}")
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
+                                  or n_workers < 1):
+        raise TunerError(f"Tuner: n_workers must be an integer >= 1, got {n_workers!r}")
+
+
+def _checked_stop(stop) -> StopCriterion:
+    """``stop`` as a `StopCriterion` (None: no criterion; a dict: its keyword arguments)."""
+    if stop is None:
+        stop = StopCriterion()
+    elif isinstance(stop, Mapping):
+        stop = StopCriterion(**stop)
+    elif not isinstance(stop, StopCriterion):
+        raise TunerError(f"Tuner: stop must be a StopCriterion, got {stop!r}")
+    return stop
+
+
+def _check_output(storage_path, name, verbose, shared_objects) -> None:
+    """Where the experiment goes (``storage_path``, ``name``), ``verbose`` and ``shared_objects``."""
+    if storage_path is not None and (not isinstance(storage_path, (str, os.PathLike)) or not str(storage_path)):
+        raise TunerError(f"Tuner: storage_path must be a folder or a URI, got {storage_path!r}")
+    if name is not None and (not isinstance(name, str) or not name or "/" in name or name in (".", "..")):
+        raise TunerError(f"Tuner: name must be a non-empty string without '/', got {name!r}")
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise TunerError(f"Tuner: verbose must be 0, 1 or 2, got {verbose!r}")
+    if shared_objects is not None:
+        if not isinstance(shared_objects, Mapping) or not all(isinstance(k, str) for k in shared_objects):
+            raise TunerError("Tuner: shared_objects must be a dict {name (str): object}")
+
+
+def _check_intervals(flush_every, stop_grace_s, storage_timeout_s) -> None:
+    """The positive numbers of seconds: ``flush_every``, ``stop_grace_s``, ``storage_timeout_s``."""
+    for fname, v in (("flush_every", flush_every), ("stop_grace_s", stop_grace_s),
+                     ("storage_timeout_s", storage_timeout_s)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
+            raise TunerError(f"Tuner: {fname} must be a positive number, got {v!r}")
+
+
+def _check_limits(trial_timeout_s, report_timeout_s, max_checkpoint_bytes) -> None:
+    """The optional limits: the two timeouts (positive seconds) and ``max_checkpoint_bytes``."""
+    for fname, v in (("trial_timeout_s", trial_timeout_s), ("report_timeout_s", report_timeout_s)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
+                              or not math.isfinite(v)):
+            raise TunerError(f"Tuner: {fname} must be a positive number of seconds or None, got {v!r}")
+    if max_checkpoint_bytes is not None and (isinstance(max_checkpoint_bytes, bool) or not isinstance(
+            max_checkpoint_bytes, int) or max_checkpoint_bytes < 1):
+        raise TunerError(f"Tuner: max_checkpoint_bytes must be a positive integer or None, "
+                         f"got {max_checkpoint_bytes!r}")
+
+
+def _check_keep_and_files(keep_checkpoints, files) -> None:
+    """``keep_checkpoints`` (an integer >= 0) and ``files`` (a dict keyed by relative paths)."""
+    if isinstance(keep_checkpoints, bool) or not isinstance(keep_checkpoints, int) or keep_checkpoints < 0:
+        raise TunerError(f"Tuner: keep_checkpoints must be an integer >= 0, got {keep_checkpoints!r}")
+    if files is not None and not (isinstance(files, Mapping) and all(isinstance(k, str) for k in files)):
+        raise TunerError("Tuner: files must be a dict {relative path (str): bytes or JSON-able object}")
 
 
 def _poll_events(feed, ctrl, drain: bool = False) -> None:

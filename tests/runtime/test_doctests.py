@@ -10,6 +10,7 @@ MODULES = ["raysha.ledger", "raysha.runtime.settings", "raysha.runtime.jobs", "r
            "raysha.runtime.reports", "raysha.runtime.checkpoint_lifecycle", "raysha.runtime.failures",
            "raysha.runtime.failure_policy",
            "raysha.runtime.journal_writer", "raysha.runtime.resume", "raysha.runtime.controller",
+           "raysha.runtime.finish",
            "raysha.callbacks", "raysha.runtime.events", "raysha.runtime.watch", "raysha.runtime.trial_logs",
            "raysha.runtime.naming"]
 
