@@ -1,10 +1,7 @@
 """The examples in the runtime parts' and the ledger's docstrings run and pass; every public class has one."""
 
-import doctest
-import importlib
-import inspect
-
 import pytest
+from doctest_checks import classes_without_example, run_examples
 
 MODULES = ["raysha.ledger", "raysha.runtime.settings", "raysha.runtime.jobs", "raysha.runtime.actors",
            "raysha.runtime.reports", "raysha.runtime.checkpoint_lifecycle", "raysha.runtime.failures",
@@ -17,16 +14,11 @@ MODULES = ["raysha.ledger", "raysha.runtime.settings", "raysha.runtime.jobs", "r
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_pass(name):
-    module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-                             raise_on_error=False, report=True)
+    result = run_examples(name)
     assert result.failed == 0, f"{result.failed} of {result.attempted} doctest examples in {name} failed"
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_every_public_class_has_a_runnable_example(name):
-    module = importlib.import_module(name)
-    classes = [c for n, c in vars(module).items()
-               if inspect.isclass(c) and c.__module__ == name and not n.startswith("_")]
-    missing = [c.__name__ for c in classes if ">>>" not in (c.__doc__ or "")]
+    missing = classes_without_example(name)
     assert not missing, f"{name}: public classes without a docstring example: {missing}"
