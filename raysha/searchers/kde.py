@@ -44,6 +44,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from raysha.floats import decode_float, encode_float
 from raysha.searchers.base import Searcher, SearcherError
 from raysha.searchers.encoding import Encoding
 
@@ -185,11 +186,11 @@ class KDESearcher(Searcher):
     # -- state ---------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"name": self.name, "results": [
-            [level, [[t, v if math.isfinite(v) else repr(v)] for t, v in losses.items()]]
+            [level, [[t, encode_float(v)] for t, v in losses.items()]]
             for level, losses in self.results.items()]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        self.results = {float(level): {int(t): float(v) for t, v in losses}
+        self.results = {float(level): {int(t): float(decode_float(v)) for t, v in losses}
                         for level, losses in state["results"]}
         self._vectors = {}
