@@ -84,7 +84,7 @@ PIP = {"synetune": ["syne-tune==0.13.0", "numpy<1.24", "scipy", "autograd", "sta
                     "fastparquet", "pyarrow<16"],
        "dehb": ["dehb", "pandas", "pyarrow>=16.1,<18"]}   # numpy 1.26 (dehb's pin) needs pyarrow < 18
 PROBLEMS = ("lenet", "mf-hartmann6", "mf-branin")
-RAYSHA = tuple(f"{k}+{s}" for k in ("asha", "hyperband") for s in ("random", "kde", "optuna-tpe"))
+RAYSHA = tuple(f"{k}+{s}" for k in ("asha", "hyperband") for s in ("random", "kde", "gp", "optuna-tpe"))
 PEERS = {"optuna-tpe-hyperband": "optuna", "synetune-bohb": "synetune", "synetune-mobster": "synetune",
          "synetune-hypertune": "synetune", "dehb": "dehb"}
 METHODS = RAYSHA + tuple(PEERS)

@@ -4,7 +4,8 @@
     >>> type(make_searcher("grid")).__name__
     'GridSearcher'
 
-Names: ``"random"`` (the default), ``"grid"``, ``"kde"`` (BOHB's model),
+Names: ``"random"`` (the default), ``"grid"``, ``"kde"`` (BOHB's model), ``"gp"``
+(MOBSTER's model: one Gaussian process over configuration and resource; needs scipy),
 ``"optuna-tpe"``, ``"optuna-gp"``, ``"optuna-cmaes"`` (need the ``search``
 extra: ``pip install raysha[search]``).
 """
@@ -16,11 +17,12 @@ from typing import Any
 
 from raysha.searchers.base import RandomSearcher, Searcher, SearcherError  # noqa: F401
 
-SEARCHERS = ("random", "grid", "kde", "optuna-tpe", "optuna-gp", "optuna-cmaes")
+SEARCHERS = ("random", "grid", "kde", "gp", "optuna-tpe", "optuna-gp", "optuna-cmaes")
 
 _LAZY = {
     "GridSearcher": "raysha.searchers.grid",
     "KDESearcher": "raysha.searchers.kde",
+    "GPSearcher": "raysha.searchers.gp",
     "OptunaSearcher": "raysha.searchers.optuna_adapter",
 }
 
@@ -41,6 +43,8 @@ def make_searcher(searcher: Any = None) -> Searcher:
         return __getattr__("GridSearcher")()
     if searcher == "kde":
         return __getattr__("KDESearcher")()
+    if searcher == "gp":
+        return __getattr__("GPSearcher")()
     if isinstance(searcher, str) and searcher.startswith("optuna-") and searcher in SEARCHERS:
         return __getattr__("OptunaSearcher")(sampler=searcher[len("optuna-"):])
     raise SearcherError(f"searcher must be one of {', '.join(SEARCHERS)} or a Searcher instance, "

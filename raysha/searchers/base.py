@@ -38,7 +38,7 @@ class SearcherError(ValueError):
     >>> make_searcher("bohb")
     Traceback (most recent call last):
     ...
-    raysha.searchers.base.SearcherError: searcher must be one of random, grid, kde, optuna-tpe, optuna-gp, optuna-cmaes or a Searcher instance, got 'bohb'
+    raysha.searchers.base.SearcherError: searcher must be one of random, grid, kde, gp, optuna-tpe, optuna-gp, optuna-cmaes or a Searcher instance, got 'bohb'
     """
 
 

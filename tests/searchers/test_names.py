@@ -12,7 +12,7 @@ from raysha.searchers import SEARCHERS, RandomSearcher, Searcher, SearcherError,
 
 
 def test_the_names_are_fixed():
-    assert SEARCHERS == ("random", "grid", "kde", "optuna-tpe", "optuna-gp", "optuna-cmaes")
+    assert SEARCHERS == ("random", "grid", "kde", "gp", "optuna-tpe", "optuna-gp", "optuna-cmaes")
 
 
 @pytest.mark.parametrize("name", SEARCHERS)
@@ -35,7 +35,7 @@ def test_none_is_random_and_an_instance_is_used_as_given():
 
 @pytest.mark.parametrize("bad", ["bohb", "optuna-random", "Random", 3])
 def test_an_unknown_name_says_which_names_exist(bad):
-    with pytest.raises(SearcherError, match=r"searcher must be one of random, grid, kde, optuna-tpe"):
+    with pytest.raises(SearcherError, match=r"searcher must be one of random, grid, kde, gp, optuna-tpe"):
         make_searcher(bad)
     with pytest.raises(ValueError, match="searcher must be one of"):
         ASHA({"x": sp.uniform(0, 1)}, metric="loss", max_t=9, searcher=bad)

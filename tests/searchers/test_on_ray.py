@@ -9,7 +9,7 @@ ray = pytest.importorskip("ray")
 
 from raysha.runtime import session  # noqa: E402
 from raysha.runtime.tuner import Tuner  # noqa: E402
-from raysha.searchers import GridSearcher, KDESearcher  # noqa: E402
+from raysha.searchers import GPSearcher, GridSearcher, KDESearcher  # noqa: E402
 from raysha.simulate import simulate  # noqa: E402
 from raysha.stop import StopCriterion  # noqa: E402
 
@@ -36,7 +36,8 @@ def trainable(config):
 
 
 def searchers():
-    out = [("grid", lambda: GridSearcher(num_samples=3)), ("kde", lambda: KDESearcher(min_points=3))]
+    out = [("grid", lambda: GridSearcher(num_samples=3)), ("kde", lambda: KDESearcher(min_points=3)),
+           ("gp", lambda: GPSearcher(num_candidates=100))]
     if importlib.util.find_spec("optuna"):
         from raysha.searchers import OptunaSearcher
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from raysha import space as sp
-from raysha.searchers import GridSearcher, KDESearcher, RandomSearcher
+from raysha.searchers import GPSearcher, GridSearcher, KDESearcher, RandomSearcher
 
 from .helpers import SPACE, Driver, asha
 
@@ -22,7 +22,7 @@ def mixed_objective(config, epoch):
 def searchers():
     """(id, factory, space): small min_points so the model is asked from rung 3 within the run."""
     out = [("random", RandomSearcher, MIXED), ("grid", lambda: GridSearcher(num_samples=2), MIXED),
-           ("kde", KDESearcher, MIXED)]
+           ("kde", KDESearcher, MIXED), ("gp", lambda: GPSearcher(num_candidates=100), MIXED)]
     try:
         import optuna  # noqa: F401
     except ImportError:
