@@ -23,7 +23,7 @@ full trials per worker) and the same rungs (grace period 1, eta 3), over
 
 * raysha (this process, `raysha.simulate`): ``asha`` (stopping) and
   ``hyperband`` (asynchronous, stopping), each with searcher ``random``,
-  ``kde`` (BOHB's model) and ``optuna-tpe``;
+  ``kde`` (BOHB's model), ``gp`` (MOBSTER's model) and ``optuna-tpe``;
 * Optuna 5 (this process): ``TPESampler(constant_liar=True)`` with
   ``HyperbandPruner``, driven through ask-and-tell by the same discrete-event
   loop of ``--workers`` simulated workers (a trial reports every epoch, the
@@ -52,7 +52,7 @@ regret is at most the best peer's.
 
 Usage::
 
-    nice python -m benchmarks.search_quality [--seeds 20] [--workers 8] [--problems lenet mf-branin]
+    OPENBLAS_NUM_THREADS=1 nice python -m benchmarks.search_quality [--seeds 20] [--problems lenet mf-branin]
     nice python -m benchmarks.search_quality --quick        # 2 seeds, small budget: search_quality_quick.*
     python -m benchmarks.search_quality --install-peers     # the peers' venvs (PyPI)
 
@@ -577,7 +577,8 @@ def main(argv=None) -> dict:
            "regret": "noise-free full-fidelity loss of the best configuration evaluated at the largest "
                      "resource so far, minus the optimum (BOCA's simple regret)"},
            "problems": results, "skipped": skipped, "figure": Path(args.figure).name,
-           "command": " ".join(["python -m benchmarks.search_quality", *(argv if argv is not None else sys.argv[1:])]),
+           "command": " ".join([f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"] * ("OPENBLAS_NUM_THREADS" in os.environ)
+                               + ["python -m benchmarks.search_quality", *(argv if argv is not None else sys.argv[1:])]),
            "machine": platform.platform(), "cpu_count": os.cpu_count(),
            "wall_seconds": round(time.perf_counter() - t0, 1),
            "cpu_seconds": round(time.process_time() - c0 + children_cpu, 1),

@@ -103,8 +103,8 @@ def _scheduler_options(p: argparse.ArgumentParser, default: str, searcher: bool 
                         + "; ".join(f"{n}: {registry.describe(n)}" for n in names))
     if searcher:
         p.add_argument("--searcher", choices=SEARCHERS, default=None,
-                       help="how new configurations are proposed (default random; kde is BOHB's model, "
-                            "optuna-* need the optuna extra)")
+                       help="how new configurations are proposed (default random; kde is BOHB's model, gp is "
+                            "MOBSTER's (needs scipy), optuna-* need the optuna extra)")
     p.add_argument("--brackets", type=_positive_int, default=None,
                    help="number of brackets (asha, asha-promotion, hyperband, hyperband-promotion, sync-hyperband; "
                         "default: 1 for asha, all for the hyperband names)")

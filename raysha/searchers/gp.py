@@ -64,8 +64,9 @@ def _positive_int(name: str, value, low: int = 1) -> int:
 
 def matern52(a: np.ndarray, b: np.ndarray, lengthscales: np.ndarray, signal: float) -> np.ndarray:
     """The ARD Matérn-5/2 covariance between the rows of `a` (n, p) and `b` (m, p)."""
-    diff = (a[:, None, :] - b[None, :, :]) / lengthscales
-    r = np.sqrt(np.maximum((diff ** 2).sum(axis=2), 0.0)) * math.sqrt(5.0)
+    a, b = a / lengthscales, b / lengthscales
+    sq = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * a @ b.T
+    r = np.sqrt(5.0 * np.maximum(sq, 0.0))
     return signal * (1.0 + r + r * r / 3.0) * np.exp(-r)
 
 
@@ -86,17 +87,33 @@ class GPModel:
     def _unpack(self, theta: np.ndarray, p: int):
         return np.exp(theta[:p]), math.exp(theta[p]), math.exp(theta[p + 1])
 
-    def _neg_log_likelihood(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-        ls, signal, noise = self._unpack(theta, x.shape[1])
-        k = matern52(x, x, ls, signal) + (noise + 1e-8) * np.eye(len(x))
+    def _neg_log_likelihood(self, theta: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """The negative log marginal likelihood (plus a weak prior on the lengthscales) and its gradient."""
+        from scipy.linalg import cho_solve
+
+        p = x.shape[1]
+        ls, signal, noise = self._unpack(theta, p)
+        sq = ((x[:, None, :] - x[None, :, :]) / ls) ** 2           # (n, n, p)
+        r = np.sqrt(5.0 * sq.sum(axis=2))
+        e = np.exp(-r)
+        k = signal * (1.0 + r + r * r / 3.0) * e + (noise + 1e-8) * np.eye(len(x))
         try:
             chol = np.linalg.cholesky(k)
         except np.linalg.LinAlgError:
-            return 1e10
-        alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, y))
+            return 1e10, np.zeros_like(theta)
+        alpha = cho_solve((chol, True), y)
+        # d NLL / d theta_j = 0.5 tr((K^-1 - alpha alpha^T) dK/dtheta_j)
+        w = cho_solve((chol, True), np.eye(len(x))) - np.outer(alpha, alpha)
+        grad = np.empty_like(theta)
+        common = signal * (5.0 / 3.0) * (1.0 + r) * e                 # dK/dlog l_i = common * sq_i
+        grad[:p] = 0.5 * np.einsum("ij,ijk->k", w * common, sq)
+        grad[p] = 0.5 * (w * (k - (noise + 1e-8) * np.eye(len(x)))).sum()
+        grad[p + 1] = 0.5 * noise * np.trace(w)
         # weak log-normal prior on the lengthscales (centred at 0.5) keeps them away from the bounds
-        prior = 0.5 * (((theta[:x.shape[1]] - math.log(0.5)) / 1.5) ** 2).sum()
-        return float(0.5 * y @ alpha + np.log(np.diag(chol)).sum() + prior)
+        z = (theta[:p] - math.log(0.5)) / 1.5
+        grad[:p] += z / 1.5
+        nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * (z ** 2).sum()
+        return float(nll), grad
 
     def fit(self, x: np.ndarray, y: np.ndarray, optimize: bool = True) -> "GPModel":
         from scipy.optimize import minimize
@@ -110,7 +127,7 @@ class GPModel:
             optimize = True
         if optimize:
             res = minimize(self._neg_log_likelihood, self.log_params, args=(x, ys), method="L-BFGS-B",
-                           bounds=bounds, options={"maxiter": 50})
+                           jac=True, bounds=bounds, options={"maxiter": 30})
             if np.all(np.isfinite(res.x)) and res.fun < 1e9:
                 self.log_params = res.x
         self.x, self.ys = x, ys
@@ -127,7 +144,9 @@ class GPModel:
                 break
             except np.linalg.LinAlgError:
                 jitter *= 10
-        self.alpha = np.linalg.solve(self.chol.T, np.linalg.solve(self.chol, self.ys))
+        from scipy.linalg import cho_solve
+
+        self.alpha = cho_solve((self.chol, True), self.ys)
 
     def add(self, x: np.ndarray, y: np.ndarray) -> None:
         """Condition on more points (`y` on the original scale) with the same kernel parameters."""
@@ -140,7 +159,9 @@ class GPModel:
         ls, signal, _ = self._unpack(self.log_params, self.x.shape[1])
         ks = matern52(x, self.x, ls, signal)
         mean = ks @ self.alpha
-        v = np.linalg.solve(self.chol, ks.T)
+        from scipy.linalg import solve_triangular
+
+        v = solve_triangular(self.chol, ks.T, lower=True)
         var = np.maximum(signal - (v * v).sum(axis=0), 1e-12)
         return mean * self.y_sd + self.y_mean, np.sqrt(var) * self.y_sd
 

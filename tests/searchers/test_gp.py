@@ -144,8 +144,9 @@ def test_without_scipy_the_error_names_the_extra(monkeypatch):
 
 @pytest.mark.slow
 def test_gp_beats_random_search_on_the_noisy_quadratic_under_the_simulator():
-    seeds = range(6)
-    random_regret = [simulated_regret("random", s, budget=600) for s in seeds]
-    gp_regret = [simulated_regret("gp", s, budget=600) for s in seeds]
-    assert np.median(gp_regret) < 0.5 * np.median(random_regret)
-    assert sum(g < r for g, r in zip(gp_regret, random_regret)) >= 4
+    # promotion ASHA, 4 workers, 400 simulated seconds (measured, seeds 0-4: random 0.0088-0.037, gp 0.0002-0.0019)
+    seeds = range(4)
+    random_regret = [simulated_regret("random", s, budget=400) for s in seeds]
+    gp_regret = [simulated_regret(GPSearcher(max_points=150), s, budget=400) for s in seeds]
+    assert np.median(gp_regret) < 0.25 * np.median(random_regret)
+    assert all(g < r for g, r in zip(gp_regret, random_regret))
