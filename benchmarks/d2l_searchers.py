@@ -10,8 +10,8 @@ load hits both searchers alike. Reported per run and as medians per searcher:
 best validation error (any epoch, as d2l's ``e.best``), when it was found,
 trials started, epochs trained and how many trials reached each rung.
 
-Usage: python -m benchmarks.d2l_searchers [--seeds 0 1 2] [--searchers random kde]
-       [--budget 720] [--storage DIR]
+Usage: python -m benchmarks.d2l_searchers [--seeds 0 1 2] [--searchers random kde gp]
+       [--budget 720] [--storage DIR] [--resume]
 Writes benchmarks/results/d2l_searchers.json after every run (partial results survive).
 """
 
@@ -82,15 +82,23 @@ def main(argv=None) -> dict:
     ap.add_argument("--budget", type=float, default=720.0, help="seconds per run (default 720, d2l's 12 minutes)")
     ap.add_argument("--storage", default=None, help="experiments folder (default: a new temporary folder)")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the runs already in --out and run only the (searcher, seed) pairs it lacks")
     args = ap.parse_args(argv)
     from raysha.results import load_experiment
 
     storage = args.storage or tempfile.mkdtemp(prefix="raysha_d2l_")
     t0 = time.time()
     runs: list[dict] = []
+    if args.resume and Path(args.out).exists():
+        runs = [r for r in json.loads(Path(args.out).read_text())["runs"] if r["exit_code"] == 0]
+    done = {(r["searcher"], r["seed"]) for r in runs}
+    prior_wall = sum(r["wall_s"] for r in runs)
     out: dict = {}
     for seed in args.seeds:
         for searcher in args.searchers:
+            if (searcher, seed) in done:
+                continue
             name = f"d2l_{args.scheduler}_{searcher}_seed{seed}"
             cmd = command(args.scheduler, searcher, seed, args.budget, storage, name)
             print("$", " ".join(cmd[1:]), flush=True)
@@ -113,7 +121,7 @@ def main(argv=None) -> dict:
                    "d2l": D2L, "main_before": MAIN_BEFORE, "storage": storage,
                    "command": "python -m benchmarks.d2l_searchers " + " ".join(argv if argv is not None else sys.argv[1:]),
                    "machine": platform.platform(), "cpu_count": os.cpu_count(),
-                   "wall_seconds": round(time.time() - t0, 1),
+                   "wall_seconds": round(time.time() - t0, 1) + (prior_wall if args.resume else 0.0),
                    "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(out, indent=2, default=str) + "\n")

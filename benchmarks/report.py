@@ -350,6 +350,37 @@ class Report:
         self.figure(figs.get("asha_learning_curves"), "real run: ASHA learning curves")
         self.figure(figs.get("random_vs_asha"), "real run: best so far")
 
+    def d2l_searchers(self) -> None:
+        d = _load(self.results, "d2l_searchers.json")
+        if d is None:
+            return
+        st = d["settings"]
+        self.add("## 5b. d2l's experiment in full: ASHA with and without a model-based searcher (CPU)", "")
+        self.add(f"*Command:* `{d['command']}` (not part of `make bench`; {d['wall_seconds'] / 60:.0f} min) — "
+                 f"*date:* {d['date']} — *machine:* {d['machine']}, {d['cpu_count']} CPUs", "")
+        self.add(f"Each run is `raysha run lenet --scheduler {st['scheduler']} --searcher S --seed K` with d2l's "
+                 f"settings: full Fashion-MNIST ({st['n_train']:,} / {st['n_test']:,} images), {st['workers']} "
+                 f"workers, {st['budget_s'] / 60:.0f} minutes, {st['max_epochs']} epochs, grace period "
+                 f"{st['grace_period']}, η {st['reduction_factor']}, stopping ASHA with the exact tie rule; "
+                 f"{st['device']}. Seeds and searchers alternate, so drift in the machine's load hits both alike.", "")
+        rows = [[r["searcher"], r["seed"], _fmt(r.get("best_validation_error"), ".4f"), r.get("best_epoch", "–"),
+                 _fmt(r.get("best_found_at_s"), ".0f"), r.get("trials", "–"), r.get("epochs_trained", "–"),
+                 " / ".join(str(r["reached"][k]) for k in ("2", "4", "8", "10")) if r.get("reached") else "–",
+                 r["exit_code"]] for r in d["runs"]]
+        self.add(_table(["searcher", "seed", "best validation error", "at epoch", "found at (s)", "trials",
+                         "epochs trained", "trials reaching epoch 2 / 4 / 8 / 10", "exit"], rows), "")
+        rows = [[s, v["runs"], _fmt(v["median_best_validation_error"], ".4f"), _fmt(v["median_trials"], "g"),
+                 " / ".join(_fmt(v["median_reached"][k], "g") for k in ("2", "4", "8", "10"))]
+                for s, v in d["summary"].items()]
+        ref = d.get("main_before") or {}
+        if ref:
+            rows.append(["main before the exact tie rules (one run)", 1, _fmt(ref["best"], ".4f"), ref["trials"],
+                         " / ".join(str(ref["reached"][k]) for k in ("2", "4", "8")) + " / –"])
+        for k, v in (d.get("d2l") or {}).items():
+            rows.append([f"d2l's figure ({v['source']})", 1, _fmt(v["best"], ".4f"), v["trials"], "–"])
+        self.add(_table(["searcher", "runs", "median best validation error", "median trials",
+                         "median trials reaching epoch 2 / 4 / 8 / 10"], rows), "")
+
     def scale(self) -> None:
         d = _load(self.results, "scale.json")
         self.add("## 6. Scale: the scheduler actor with many workers, memory to 10,000 trials", "")
@@ -599,7 +630,7 @@ class Report:
         except Exception as e:
             self.add(f"*(headlines could not be computed: {e!r})*", "")
         for section in (self.overhead, self.decision_cost, self.utilization, self.anytime, self.real_run,
-                        self.scale, self.search_quality, self.others):
+                        self.d2l_searchers, self.scale, self.search_quality, self.others):
             try:
                 section()
             except Exception as e:  # a JSON in an unexpected shape: say so, keep the rest of the report

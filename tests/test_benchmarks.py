@@ -187,3 +187,38 @@ def test_typo_trainable_ends_early_only_under_the_default_policy(tmp_path):
     assert default["outcome"].startswith("raised TrialFailedError: 5 trials in a row failed")
     assert default["trials_failed"] <= 6 < loose["trials_failed"] and default["seconds"] < loose["seconds"]
     assert json.loads(out.read_text())["runs"][1]["error_files"] == default["trials_failed"]
+
+
+def test_d2l_searchers_figures_and_report_section(tmp_path):
+    import pandas as pd
+
+    from benchmarks import d2l_searchers as d2l
+    from raysha.results import Experiment
+
+    def experiment(errors_by_trial):
+        rows = [{"trial_id": t, "epoch": e + 1, "validation_error": v, "tuner_time": 10.0 * (t + e)}
+                for t, errs in errors_by_trial.items() for e, v in enumerate(errs)]
+        return Experiment(pd.DataFrame(rows), {"metric": "validation_error", "mode": "min",
+                                               "summary": {"stop_reason": "max_wallclock_time"}})
+
+    # trial 1 goes on to epoch 10 and is best there; trial 0 stops at epoch 2; trial 2 at epoch 4
+    a = d2l.describe(experiment({0: [0.9, 0.8], 1: [0.5] * 9 + [0.12], 2: [0.6, 0.5, 0.4, 0.3]}))
+    assert (a["trials"], a["epochs_trained"], a["best_validation_error"], a["best_epoch"]) == (3, 16, 0.12, 10)
+    assert a["reached"] == {"2": 3, "4": 2, "8": 1, "10": 1} and a["best_found_at_s"] == 100.0
+    runs = [dict(a, searcher="random", seed=0, exit_code=0, wall_s=1.0),
+            dict(d2l.describe(experiment({0: [0.3, 0.2]})), searcher="random", seed=1, exit_code=0, wall_s=1.0),
+            dict(a, searcher="gp", seed=0, exit_code=0, wall_s=1.0),
+            {"searcher": "gp", "seed": 1, "exit_code": 1, "wall_s": 1.0, "error": "boom"}]
+    s = d2l.summarize(runs, ["random", "gp"])
+    assert s["random"]["runs"] == 2 and s["random"]["median_best_validation_error"] == pytest.approx(0.16)
+    assert s["gp"]["runs"] == 1                        # the failed run is shown, not counted
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "d2l_searchers.json").write_text(json.dumps({
+        "runs": runs, "summary": s, "d2l": d2l.D2L, "main_before": d2l.MAIN_BEFORE, "command": "c",
+        "settings": {"scheduler": "asha", "budget_s": 720, "workers": 2, "n_train": 60000, "n_test": 10000,
+                     "max_epochs": 10, "grace_period": 2, "reduction_factor": 2, "device": "cpu"},
+        "wall_seconds": 60, "date": "d", "machine": "m", "cpu_count": 2}))
+    text = report.write_report(results, tmp_path / "figures", tmp_path / "REPORT.md").read_text()
+    assert "## 5b. d2l's experiment in full" in text and "| gp | 1 | – |" in text
+    assert "| random | 2 | 0.1600 | 2 | 2 / 1 / 0.5 / 0.5 |" in text      # medians of two runs
