@@ -67,6 +67,7 @@ class Encoding:
         self.column = {p: i for i, p in enumerate(self.paths)}
         self.cardinality = np.array([len(d.categories) if isinstance(d, sp.Choice) else 0
                                      for d in self.domains])
+        self._by_trial: dict[int, np.ndarray] = {}
 
     @property
     def dim(self) -> int:
@@ -77,6 +78,16 @@ class Encoding:
         for path, dom, value in sp.active(self.space, config):
             out[self.column[path]] = to_unit(dom, value)
         return out
+
+    def trials(self, trial_ids: Sequence[int], config_of) -> np.ndarray:
+        """The encoded configurations of known trials, one row each (`config_of(trial_id)` gives a config); cached."""
+        rows = []
+        for t in trial_ids:
+            row = self._by_trial.get(t)
+            if row is None:
+                row = self._by_trial[t] = self.encode(config_of(t))
+            rows.append(row)
+        return np.array(rows).reshape(len(rows), self.dim)
 
     def decode(self, vector: Sequence[float]) -> dict:
         return sp.assign(self.space, lambda path, name, dom: from_unit(dom, vector[self.column[path]]))

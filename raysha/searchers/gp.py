@@ -207,7 +207,6 @@ class GPSearcher(Searcher):
             self.num_init_random = self.enc.dim + 2
         self._model = GPModel()
         self._fitted_on = 0
-        self._vectors: dict[int, np.ndarray] = {}
 
     # -- data ----------------------------------------------------------------------
     def on_report(self, trial_id: int, resource: float, loss: float) -> None:
@@ -217,12 +216,6 @@ class GPSearcher(Searcher):
 
     def on_trial_end(self, trial_id: int, status: str) -> None:
         self.pending.discard(trial_id)
-
-    def _vector(self, trial_id: int) -> np.ndarray:
-        vec = self._vectors.get(trial_id)
-        if vec is None:
-            vec = self._vectors[trial_id] = self.enc.encode(self.config_of(trial_id))
-        return vec
 
     def _features(self, vectors: np.ndarray, resource_unit: np.ndarray) -> np.ndarray:
         """GP inputs: numbers as they are (inactive: 0.5), categories one-hot, then the resource column."""
@@ -266,7 +259,7 @@ class GPSearcher(Searcher):
         def unit(r):
             return (np.log(np.maximum(r, 1e-12)) - lo) / (hi - lo) if hi > lo else np.ones_like(r)
 
-        x = self._features(np.array([self._vector(t) for t in tids]), unit(res))
+        x = self._features(self.enc.trials(tids, self.config_of), unit(res))
         refit = n >= self._fitted_on * (1 + self.refit_growth) or self._fitted_on == 0
         self._model.fit(x, loss, optimize=refit)
         if refit:
@@ -274,12 +267,12 @@ class GPSearcher(Searcher):
         r_acq = self._acquisition_level(res, x.shape[1] - 1)
         at_acq = unit(np.array([r_acq]))[0]
         seen = sorted({t for t, r in zip(tids, res) if r == r_acq})
-        seen_vecs = np.array([self._vector(t) for t in seen])
+        seen_vecs = self.enc.trials(seen, self.config_of)
         seen_mean, _ = self._model.predict(self._features(seen_vecs, np.full(len(seen), at_acq)))
         best = float(seen_mean.min())
         pending = [t for t in sorted(self.pending) if self.config_of(t) is not None]
         if pending:
-            px = self._features(np.array([self._vector(t) for t in pending]), np.full(len(pending), at_acq))
+            px = self._features(self.enc.trials(pending, self.config_of), np.full(len(pending), at_acq))
             self._model.add(px, self._model.predict(px)[0])
         cands = self._candidates(seen_vecs[np.argsort(seen_mean)[:5]])
         mean, sd = self._model.predict(self._features(cands, np.full(len(cands), at_acq)))
@@ -327,4 +320,4 @@ class GPSearcher(Searcher):
         self.pending = {int(t) for t in state.get("pending", [])}
         kernel = state.get("kernel")
         self._model = GPModel(None if kernel is None else np.array(kernel, dtype=float))
-        self._fitted_on, self._vectors = int(state.get("fitted_on", 0)), {}
+        self._fitted_on = int(state.get("fitted_on", 0))

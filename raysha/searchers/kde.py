@@ -87,17 +87,10 @@ class KDESearcher(Searcher):
         self.enc = Encoding(self.space)
         if self.min_points is None:
             self.min_points = self.enc.dim + 1
-        self._vectors: dict[int, np.ndarray] = {}
 
     # -- data ----------------------------------------------------------------------
     def on_report(self, trial_id: int, resource: float, loss: float) -> None:
         self.results.setdefault(float(resource), {})[trial_id] = float(loss)
-
-    def _vector(self, trial_id: int) -> np.ndarray:
-        vec = self._vectors.get(trial_id)
-        if vec is None:
-            vec = self._vectors[trial_id] = self.enc.encode(self.config_of(trial_id))
-        return vec
 
     def _split(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """(good rows, bad rows) at the highest level with enough results, else None."""
@@ -111,7 +104,7 @@ class KDESearcher(Searcher):
                 continue
             tids = list(losses)
             order = np.argsort([losses[t] for t in tids], kind="stable")
-            rows = np.array([self._vector(tids[i]) for i in order])
+            rows = self.enc.trials([tids[i] for i in order], self.config_of)
             return self._impute(rows[:n_good]), self._impute(rows[n_good:n_good + n_bad])
         return None
 
@@ -193,4 +186,3 @@ class KDESearcher(Searcher):
         super().load_state_dict(state)
         self.results = {float(level): {int(t): float(decode_float(v)) for t, v in losses}
                         for level, losses in state["results"]}
-        self._vectors = {}

@@ -30,6 +30,50 @@ def incumbent_regret(exp, max_t: int = 27) -> float:
     return true_loss({n: best[f"config_{n}"] for n in NAMES})
 
 
+def fed(searcher, results, space=None):
+    """`searcher` bound to x in [0, 1] (or `space`), told `results`: {level: [(x or config, loss), ...]}.
+
+    One trial a row; returns (searcher, the next free trial id, {trial_id: config}).
+    """
+    import numpy as np
+
+    from raysha import space as sp
+
+    configs = {}
+    searcher.bind(space or {"x": sp.uniform(0, 1)}, np.random.default_rng(0), configs.get)
+    tid = 0
+    for level, rows in results.items():
+        for x, loss in rows:
+            configs[tid] = x if isinstance(x, dict) else {"x": x}
+            searcher.on_report(tid, level, loss)
+            tid += 1
+    return searcher, tid, configs
+
+
+def conditional_space():
+    """A conditional, quantized, log space: "adam" and 6 layers are best (`conditional_loss`)."""
+    from raysha import space as sp
+
+    return {"opt": sp.choice({"sgd": {"lr": sp.loguniform(1e-4, 1)},
+                              "adam": {"lr2": sp.loguniform(1e-5, 1e-2), "b1": sp.quniform(0.8, 0.99, 0.01)}}),
+            "layers": sp.qrandint(2, 10, 2)}
+
+
+def conditional_loss(config) -> float:
+    return (0.0 if config["opt"] == "adam" else 1.0) + abs(config["layers"] - 6) / 10
+
+
+def assert_valid_conditional(config) -> None:
+    from raysha import space as sp
+
+    assert config["layers"] in (2, 4, 6, 8, 10)
+    if config["opt"] == "sgd":
+        assert set(config) == {"opt", "lr", "layers"} and 1e-4 <= config["lr"] <= 1
+    else:
+        assert set(config) == {"opt", "lr2", "b1", "layers"}
+        assert sp.quniform(0.8, 0.99, 0.01).contains(config["b1"]) and 1e-5 <= config["lr2"] <= 1e-2
+
+
 def asha(searcher=None, seed: int = 0, **options):
     """Promotion ASHA on `SPACE` (rungs 1, 3, 9, 27) with `searcher`."""
     from raysha.schedulers import ASHA

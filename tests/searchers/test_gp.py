@@ -7,23 +7,15 @@ from raysha import space as sp
 from raysha.searchers import GPSearcher, SearcherError
 from raysha.searchers.gp import GPModel, expected_improvement
 
-from .helpers import simulated_regret
+from . import helpers
+from .helpers import assert_valid_conditional, conditional_loss, conditional_space, simulated_regret
 
 pytest.importorskip("scipy")
 
 
 def fed(results, space=None, **options):
-    """A GP searcher over x in [0, 1] (or `space`) told `results`: {level: [(x, loss), ...]}, one trial a row."""
-    configs = {}
-    s = GPSearcher(**options)
-    s.bind(space or {"x": sp.uniform(0, 1)}, np.random.default_rng(0), configs.get)
-    tid = 0
-    for level, rows in results.items():
-        for x, loss in rows:
-            configs[tid] = x if isinstance(x, dict) else {"x": x}
-            s.on_report(tid, level, loss)
-            tid += 1
-    return s, tid, configs
+    """A GP searcher told `results` (see `helpers.fed`): (searcher, next trial id, configs)."""
+    return helpers.fed(GPSearcher(**options), results, space)
 
 
 XS = np.linspace(0, 1, 30)
@@ -87,27 +79,16 @@ def test_failed_results_count_as_worst():
 
 
 def test_conditional_quantized_and_log_spaces_give_valid_configs_and_learn_the_branch():
-    space = {"opt": sp.choice({"sgd": {"lr": sp.loguniform(1e-4, 1)},
-                               "adam": {"lr2": sp.loguniform(1e-5, 1e-2), "b1": sp.quniform(0.8, 0.99, 0.01)}}),
-             "layers": sp.qrandint(2, 10, 2)}
-    rng = np.random.default_rng(1)
-    rows = []
-    for _ in range(60):
-        c = sp.sample_config(space, rng)
-        rows.append((c, (0.0 if c["opt"] == "adam" else 1.0) + abs(c["layers"] - 6) / 10))
+    space, rng = conditional_space(), np.random.default_rng(1)
+    rows = [(c, conditional_loss(c)) for c in (sp.sample_config(space, rng) for _ in range(60))]
     s, n, configs = fed({1: rows}, space=space)
     picks = []
-    for i in range(10):
+    for i in range(10):                                # told each result, as under a scheduler
         configs[n + i] = s.suggest(n + i)
         picks.append(configs[n + i])
-        s.on_report(n + i, 1, (0.0 if picks[-1]["opt"] == "adam" else 1.0) + abs(picks[-1]["layers"] - 6) / 10)
+        s.on_report(n + i, 1, conditional_loss(picks[-1]))
     for c in picks:
-        assert c["layers"] in (2, 4, 6, 8, 10)
-        if c["opt"] == "sgd":
-            assert set(c) == {"opt", "lr", "layers"} and 1e-4 <= c["lr"] <= 1
-        else:
-            assert set(c) == {"opt", "lr2", "b1", "layers"}
-            assert sp.quniform(0.8, 0.99, 0.01).contains(c["b1"]) and 1e-5 <= c["lr2"] <= 1e-2
+        assert_valid_conditional(c)
     assert sum(c["opt"] == "adam" for c in picks) >= 8
     assert np.median([c["layers"] for c in picks]) == 6
 

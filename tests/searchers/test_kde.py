@@ -6,20 +6,13 @@ import pytest
 from raysha import space as sp
 from raysha.searchers import KDESearcher
 
-from .helpers import simulated_regret
+from . import helpers
+from .helpers import assert_valid_conditional, conditional_loss, conditional_space, simulated_regret
 
 
 def fed(results, space=None, **options):
     """A KDE searcher over x in [0, 1] (or `space`) told `results`: {level: [(x, loss), ...]}."""
-    configs = {}
-    s = KDESearcher(**options)
-    s.bind(space or {"x": sp.uniform(0, 1)}, np.random.default_rng(0), configs.get)
-    tid = 0
-    for level, rows in results.items():
-        for x, loss in rows:
-            configs[tid] = x if isinstance(x, dict) else {"x": x}
-            s.on_report(tid, level, loss)
-            tid += 1
+    s, tid, _ = helpers.fed(KDESearcher(**options), results, space)
     return s, tid
 
 
@@ -61,24 +54,12 @@ def test_failed_results_count_as_worst():
 
 
 def test_conditional_quantized_and_log_spaces_give_valid_configs_and_learn_the_branch():
-    space = {"opt": sp.choice({"sgd": {"lr": sp.loguniform(1e-4, 1)},
-                               "adam": {"lr2": sp.loguniform(1e-5, 1e-2), "b1": sp.quniform(0.8, 0.99, 0.01)}}),
-             "layers": sp.qrandint(2, 10, 2)}
-    rng = np.random.default_rng(1)
-    rows = []
-    for _ in range(60):
-        c = sp.sample_config(space, rng)
-        loss = (0.0 if c["opt"] == "adam" else 1.0) + abs(c["layers"] - 6) / 10
-        rows.append((c, loss))
+    space, rng = conditional_space(), np.random.default_rng(1)
+    rows = [(c, conditional_loss(c)) for c in (sp.sample_config(space, rng) for _ in range(60))]
     s, n = fed({1: rows}, space=space, random_fraction=0)
     picks = [s.suggest(n + i) for i in range(40)]
     for c in picks:
-        assert c["layers"] in (2, 4, 6, 8, 10)
-        if c["opt"] == "sgd":
-            assert set(c) == {"opt", "lr", "layers"} and 1e-4 <= c["lr"] <= 1
-        else:
-            assert set(c) == {"opt", "lr2", "b1", "layers"}
-            assert sp.quniform(0.8, 0.99, 0.01).contains(c["b1"]) and 1e-5 <= c["lr2"] <= 1e-2
+        assert_valid_conditional(c)
     assert sum(c["opt"] == "adam" for c in picks) >= 30
     assert np.median([c["layers"] for c in picks]) == 6
 
