@@ -488,17 +488,35 @@ class Report:
             if g and not g.get("goal_speed", True):
                 frac = g["fraction_of_budget"]
                 out.append(f"{name}: {g['best_model_based']} reaches random ASHA's final regret "
-                           + ("never" if frac is None else f"at {100 * frac:.0f} % of the budget") + " (goal ⅓).")
+                           + ("never" if frac is None else f"at {100 * frac:.0f} % of the budget") + " (goal ⅓)"
+                           + self._speed_context(p, g) + ".")
         if out:
             self.add("Reading the goals (where one is not met, and what stands in the way):", "")
             self.add(*[f"- {x}" for x in out], "")
             self.add("What differs: raysha's `kde` and `optuna-tpe` searchers model one rung level at a time (the "
                      "highest with enough results: `optuna-tpe` waits for 10 at a level), so with a short budget "
-                     "most proposals are still random or fitted on a few noisy low-rung values. MOBSTER's Gaussian "
-                     "process models configuration and epoch jointly, pooling every report and smoothing the noise; "
-                     "Optuna's TPE with its pruner fits one model over all its trials (a pruned one by its last "
-                     "reported value). Regret "
-                     "only counts configurations trained to the largest resource.", "")
+                     "most proposals are still random or fitted on a few noisy low-rung values. `gp` (like "
+                     "MOBSTER) fits one Gaussian process over configuration and epoch, pooling every report and "
+                     "smoothing the noise; Optuna's TPE with its pruner fits one model over all its trials (a "
+                     "pruned one by its last reported value). Regret only counts configurations trained to the "
+                     "largest resource, so no method can score before the first trial has run the whole budget "
+                     "of one full trial.", "")
+
+    @staticmethod
+    def _speed_context(p: dict, g: dict) -> str:
+        """When the first full-budget result can exist, and when random ASHA and the best peer reach the target."""
+        grid, budget, target = p["grid_s"], p["budget_s"], g["random_asha_final"]
+
+        def first(curve, level=None):
+            return next((t for t, v in zip(grid, curve) if v is not None and (level is None or v <= level)), None)
+
+        own = first(p["methods"][g["best_model_based"]]["median"])
+        parts = [f"the first trial trained to the largest resource ends at {100 * own / budget:.0f} %"] if own else []
+        for label, m in (("random ASHA itself", "asha+random"), (g.get("best_peer"), g.get("best_peer"))):
+            t = first(p["methods"][m]["median"], target) if m in p["methods"] else None
+            if m in p["methods"]:
+                parts.append(f"{label} gets there " + ("never" if t is None else f"at {100 * t / budget:.0f} %"))
+        return f"; for scale: {', '.join(parts)}" if parts else ""
 
     def others(self) -> None:
         rows = []
