@@ -577,7 +577,7 @@ def main(argv=None) -> dict:
            "regret": "noise-free full-fidelity loss of the best configuration evaluated at the largest "
                      "resource so far, minus the optimum (BOCA's simple regret)"},
            "problems": results, "skipped": skipped, "figure": Path(args.figure).name,
-           "command": " ".join([f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"] * ("OPENBLAS_NUM_THREADS" in os.environ)
+           "command": " ".join([f"OPENBLAS_NUM_THREADS={v}" for v in [os.environ.get("OPENBLAS_NUM_THREADS")] if v]
                                + ["python -m benchmarks.search_quality", *(argv if argv is not None else sys.argv[1:])]),
            "machine": platform.platform(), "cpu_count": os.cpu_count(),
            "wall_seconds": round(time.perf_counter() - t0, 1),
