@@ -362,7 +362,9 @@ class Report:
                  f"settings: full Fashion-MNIST ({st['n_train']:,} / {st['n_test']:,} images), {st['workers']} "
                  f"workers, {st['budget_s'] / 60:.0f} minutes, {st['max_epochs']} epochs, grace period "
                  f"{st['grace_period']}, η {st['reduction_factor']}, stopping ASHA with the exact tie rule; "
-                 f"{st['device']}. Seeds and searchers alternate, so drift in the machine's load hits both alike.", "")
+                 f"{st['device']}. Seeds and searchers alternate within one invocation, so drift in the machine's load hits them alike.", "")
+        if d.get("note"):
+            self.add(d["note"], "")
         rows = [[r["searcher"], r["seed"], _fmt(r.get("best_validation_error"), ".4f"), r.get("best_epoch", "–"),
                  _fmt(r.get("best_found_at_s"), ".0f"), r.get("trials", "–"), r.get("epochs_trained", "–"),
                  " / ".join(str(r["reached"][k]) for k in ("2", "4", "8", "10")) if r.get("reached") else "–",
