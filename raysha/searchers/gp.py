@@ -93,6 +93,7 @@ class GPModel:
 
         p = x.shape[1]
         ls, signal, noise = self._unpack(theta, p)
+        # the kernel of `matern52`, with the squared distances kept per dimension for the gradient
         sq = ((x[:, None, :] - x[None, :, :]) / ls) ** 2           # (n, n, p)
         r = np.sqrt(5.0 * sq.sum(axis=2))
         e = np.exp(-r)
