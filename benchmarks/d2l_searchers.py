@@ -43,6 +43,11 @@ def command(scheduler: str, searcher: str, seed: int, budget: float, storage: st
             "--max-wallclock", str(budget), "--workers", "2", "--storage", storage, "--name", name, "--quiet"]
 
 
+def shown(cmd: list[str]) -> str:
+    """The command as a user types it: without this machine's executable path, storage folder and run name."""
+    return "raysha " + " ".join(cmd[1:cmd.index("--storage")] + ["--quiet"])
+
+
 def describe(exp) -> dict:
     """The figures of one finished experiment."""
     df = exp.results
@@ -105,7 +110,7 @@ def main(argv=None) -> dict:
             t = time.time()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             run = {"searcher": searcher, "seed": seed, "scheduler": args.scheduler, "exit_code": proc.returncode,
-                   "wall_s": round(time.time() - t, 1), "command": "raysha " + " ".join(cmd[1:-6] + cmd[-2:])}
+                   "wall_s": round(time.time() - t, 1), "command": shown(cmd)}
             if proc.returncode == 0:
                 run.update(describe(load_experiment(os.path.join(storage, name))))
             else:

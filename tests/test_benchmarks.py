@@ -201,6 +201,8 @@ def test_d2l_searchers_figures_and_report_section(tmp_path):
         return Experiment(pd.DataFrame(rows), {"metric": "validation_error", "mode": "min",
                                                "summary": {"stop_reason": "max_wallclock_time"}})
 
+    assert d2l.shown(d2l.command("asha", "gp", 1, 720.0, "/tmp/x", "run1")) == (
+        "raysha run lenet --scheduler asha --searcher gp --seed 1 --max-wallclock 720.0 --workers 2 --quiet")
     # trial 1 goes on to epoch 10 and is best there; trial 0 stops at epoch 2; trial 2 at epoch 4
     a = d2l.describe(experiment({0: [0.9, 0.8], 1: [0.5] * 9 + [0.12], 2: [0.6, 0.5, 0.4, 0.3]}))
     assert (a["trials"], a["epochs_trained"], a["best_validation_error"], a["best_epoch"]) == (3, 16, 0.12, 10)
